@@ -1,0 +1,189 @@
+"""Compress images into files of a few hundred bits, and back.
+
+    python compress.py in.jpg out.bin                 # prints the file size in bits
+    python compress.py -d out.bin out.png [--size 128]
+    python compress.py photos/ bins/                  # folders too; -d bins/ pngs/
+    python compress.py --model checkpoints/scenes-256.pt ...
+
+The Python API follows CompressAI's contract: the model owns the transforms and the probability
+table, and these two functions do the coding, so the model never touches bits on disk:
+
+    out = compress(model, x)                          # {"strings": [bytes per image], "n": bits}
+    x_hat = decompress(model, out["strings"], out["n"], size=64)["x_hat"]
+"""
+import argparse
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from PIL import Image
+from tqdm import tqdm
+
+import bitstream
+from data import IMAGE_EXTS, DataError, read_image
+from decoder import Decoder
+from encoder import Encoder
+from quantize import BitModel, binarize
+
+DEFAULT_MODEL = Path(__file__).parent / "checkpoints" / "easyvqa-256.pt"
+
+
+class Codec(nn.Module):
+    """Encoder g_a, binarizer, decoder g_s and the bit model, as trained together by train.py."""
+
+    def __init__(self, bits=256, width=32, context=2):
+        super().__init__()
+        self.bits = bits
+        self.g_a, self.g_s = Encoder(bits, width), Decoder(bits, width)
+        self.bit_model = BitModel(bits, context)
+
+    def forward(self, x, size=64):
+        """Training pass: stochastic bits in train mode. x_hat (B, 3, size, size), rate (B,) in bits."""
+        b = binarize(self.g_a(x), stochastic=self.training)       # (B, bits) in {-1, +1}
+        return {"x_hat": self.g_s(b, size), "b": b, "rate": self.bit_model.rate(b)}
+
+    def fingerprint(self):
+        """One byte that tells this model's files from another's: a hash of every weight and table."""
+        h = hashlib.sha256()
+        for name, t in sorted(self.state_dict().items()):
+            h.update(name.encode() + t.detach().cpu().contiguous().numpy().tobytes())
+        return h.digest()[0]
+
+
+@torch.no_grad()
+def compress(model, x):
+    """x (B, 3, 64, 64) in [0, 1] -> {"strings": one payload per image, "n": bits per image}."""
+    bits = (model.g_a(x) >= 0).to(torch.uint8).tolist()            # sign, 0 -> +1: as binarize in eval
+    freqs = model.bit_model.freqs.tolist()
+    return {"strings": [bitstream.encode(row, freqs) for row in bits], "n": model.bits}
+
+
+@torch.no_grad()
+def decompress(model, strings, n, size=64):
+    """Payloads -> {"x_hat": (B, 3, size, size) in [0, 1]}. Raises bitstream.FormatError on a bad payload."""
+    freqs = model.bit_model.freqs.tolist()
+    bits = torch.tensor([bitstream.decode(s, n, freqs) for s in strings], dtype=torch.float32)
+    return {"x_hat": model.g_s(2 * bits - 1, size).clamp(0, 1)}
+
+
+def load_codec(path):
+    """Rebuild the codec from its checkpoint alone (weights_only: a checkpoint can't run code)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model = Codec(**ckpt["model_args"])
+        model.load_state_dict(ckpt["codec"])
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such checkpoint (train one with: python train.py --bits 256)") from None
+    except Exception as e:
+        raise DataError(f"{path}: not a codec checkpoint ({type(e).__name__})") from None
+    return model.eval()
+
+
+def load_image(path, size=64):
+    """Any image Pillow reads -> (3, size, size) in [0, 1]: upright, RGB, centre square, antialiased."""
+    img = read_image(path)
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 255
+
+
+def write_atomic(path, data):
+    """Write to a temp file beside `path`, then rename: a failed run never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def png_bytes(x):
+    """(3, H, W) in [0, 1] -> PNG file bytes."""
+    import io
+    buf = io.BytesIO()
+    Image.fromarray((x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def pairs(src, dst, decompress_mode):
+    """(input, output) paths for a file or a folder; outputs get .bin or .png."""
+    src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise DataError(f"{src}: no such file or folder")
+    suffix = ".png" if decompress_mode else ".bin"
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.is_file() and
+                       (p.suffix == ".bin" if decompress_mode else p.suffix.lower() in IMAGE_EXTS))
+        if not files:
+            raise DataError(f"{src}: no {'.bin files' if decompress_mode else 'images'} in this folder")
+        dst.mkdir(parents=True, exist_ok=True)
+        return [(p, dst / (p.stem + suffix)) for p in files]
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise DataError(f"{dst}: refusing to overwrite the input")
+    return [(src, dst)]
+
+
+def run(args):
+    model = load_codec(args.model)
+    fingerprint, failures = model.fingerprint(), 0
+    jobs = pairs(args.input, args.output, args.decompress)
+    bar = tqdm(jobs, unit="file", disable=len(jobs) == 1)
+    for start in range(0, len(jobs), args.batch):
+        batch, good = jobs[start:start + args.batch], []
+        for src, dst in batch:                        # read and check every input before any coding
+            try:
+                if args.decompress:
+                    good.append((src, dst, bitstream.read_container(src.read_bytes(), fingerprint)))
+                else:
+                    good.append((src, dst, load_image(src)))
+            except (DataError, bitstream.FormatError, OSError) as e:
+                msg = str(e) if isinstance(e, DataError) else f"{src}: {e}"
+                print(f"error: {msg}", file=sys.stderr)
+                failures += 1
+        if args.decompress:
+            for src, dst, (payload, n) in good:
+                try:
+                    x_hat = decompress(model, [payload], n, args.size)["x_hat"][0]
+                except bitstream.FormatError as e:
+                    print(f"error: {src}: {e}", file=sys.stderr)
+                    failures += 1
+                    continue
+                write_atomic(dst, png_bytes(x_hat))
+                tqdm.write(f"{src} -> {dst} ({args.size}×{args.size} pixels)")
+        elif good:
+            out = compress(model, torch.stack([x for _, _, x in good]))
+            for (src, dst, _), payload in zip(good, out["strings"]):
+                blob = bitstream.write_container(payload, out["n"], fingerprint)
+                write_atomic(dst, blob)
+                tqdm.write(f"{src} -> {dst}: {8 * len(blob)} bits")
+        bar.update(len(batch))
+    bar.close()
+    return 2 if failures else 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Compress 64×64 images into a few hundred bits, or decompress them.")
+    p.add_argument("input", help="an image or a folder of images; with -d a .bin or a folder of them")
+    p.add_argument("output", help="the .bin (or .png with -d), or a folder")
+    p.add_argument("-d", "--decompress", action="store_true")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="codec checkpoint (default: %(default)s)")
+    p.add_argument("--size", type=int, default=64, help="output resolution when decompressing")
+    p.add_argument("--batch", type=int, default=64)
+    args = p.parse_args(argv)
+    if not 8 <= args.size <= 1024:
+        p.error(f"--size must be in 8…1024, not {args.size}")
+    try:
+        return run(args)
+    except (DataError, bitstream.FormatError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

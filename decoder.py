@@ -1,0 +1,42 @@
+"""The decoder g_s, the GAN generator: bits (B, n) in {-1, +1} -> an image in [0, 1] at any size.
+
+    bits -> Linear -> (4w, 4, 4) -> three ×2 up-blocks -> features (w, 32, 32)
+         -> resize the features to the output size -> a per-pixel MLP (1×1 convs) -> RGB
+
+The last step makes one bitstream decode at several resolutions (32, 64, 128 …): the features are a
+continuous map, and the per-pixel MLP turns each interpolated feature vector into a colour, so edges
+stay sharp where a plain upsampling of a 64×64 picture would blur them. Training sees 64 and 32.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class UpBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1)
+        self.norm1, self.norm2 = nn.GroupNorm(8, cout), nn.GroupNorm(8, cout)
+
+    def forward(self, f):                                # (B, cin, H, W) -> (B, cout, 2H, 2W)
+        f = F.interpolate(f, scale_factor=2, mode="nearest")
+        h = F.silu(self.norm1(self.conv1(f)))
+        return F.silu(self.norm2(self.conv2(h)) + self.skip(f))
+
+
+class Decoder(nn.Module):
+    def __init__(self, bits=256, width=32):
+        super().__init__()
+        self.width = width
+        self.fc = nn.Linear(bits, 4 * width * 4 * 4)
+        self.ups = nn.Sequential(UpBlock(4 * width, 4 * width), UpBlock(4 * width, 2 * width),
+                                 UpBlock(2 * width, width))               # 4 -> 8 -> 16 -> 32
+        self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
+
+    def forward(self, b, size=64):                       # (B, bits) -> (B, 3, size, size) in [0, 1]
+        f = self.ups(F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4))
+        if size != f.shape[-1]:
+            f = F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False, antialias=size < f.shape[-1])
+        return torch.sigmoid(self.to_rgb(f))

@@ -1,0 +1,95 @@
+"""The hand-written arithmetic coder: round trips, size bounds against Σ -log2 p, the container."""
+import math
+import random
+
+import pytest
+
+import bitstream as bs
+
+TOTAL = 1 << bs.PRECISION
+
+
+def ideal_bits(bits, freqs):
+    """The reference code length: Σ -log2 p of each bit under the same integer table, in floats."""
+    mask, ctx, total = len(freqs[0]) - 1 if freqs else 0, 0, 0.0
+    for row, bit in zip(freqs, bits):
+        p1 = row[ctx] / TOTAL
+        total -= math.log2(p1 if bit else 1 - p1)
+        ctx = ((ctx << 1) | bit) & mask
+    return total
+
+
+def round_trip(bits, freqs):
+    data = bs.encode(bits, freqs)
+    assert bs.decode(data, len(bits), freqs) == list(bits)
+    assert 8 * len(data) <= 8 * math.ceil((ideal_bits(bits, freqs) + 2) / 8)
+    return data
+
+
+def test_named_cases():
+    n = 256
+    for freq in (1, 2, 2048, TOTAL - 2, TOTAL - 1):
+        for bits in ([0] * n, [1] * n, [i % 2 for i in range(n)]):
+            round_trip(bits, [[freq]] * n)
+    assert round_trip([], []) == b""                                   # the empty message
+    round_trip([1], [[1]])                                             # a bit the model deems almost impossible
+    round_trip([0, 1, 0], [[TOTAL - 1], [1], [TOTAL - 1]])
+
+
+def test_uniform_256_bits_fit_in_32_bytes():
+    rng = random.Random(1)
+    for _ in range(200):
+        bits = [rng.randint(0, 1) for _ in range(256)]
+        assert len(round_trip(bits, [[TOTAL // 2]] * 256)) <= math.ceil((256 + 2) / 8)
+
+
+def test_ten_thousand_random_messages():
+    rng = random.Random(0)
+    for trial in range(10_000):
+        n = rng.choice([0, 1, 2, 7, 16, 64, 256, rng.randint(0, 400)])
+        k = rng.choice([0, 1, 2])
+        kind = trial % 4
+        def freq():
+            if kind == 0:
+                return rng.randint(1, TOTAL - 1)                         # anything
+            if kind == 1:
+                return rng.choice([1, 2, 3, TOTAL - 3, TOTAL - 2, TOTAL - 1])   # near 0 and near 1
+            return rng.randint(TOTAL // 4, 3 * TOTAL // 4)
+        freqs = [[freq() for _ in range(1 << k)] for _ in range(n)]
+        bits, ctx = [], 0
+        for row in freqs:                                    # mostly likely bits, sometimes surprises
+            p1 = row[ctx] / TOTAL
+            bit = int(rng.random() < p1) if rng.random() < 0.95 else rng.randint(0, 1)
+            bits.append(bit)
+            ctx = ((ctx << 1) | bit) & ((1 << k) - 1)
+        round_trip(bits, freqs)
+
+
+def test_truncated_or_padded_payload_is_refused():
+    rng = random.Random(2)
+    bits = [rng.randint(0, 1) for _ in range(256)]
+    freqs = [[TOTAL // 2]] * 256
+    data = bs.encode(bits, freqs)
+    for bad in (data[:-1], data[:5], data + b"\x00", b""):
+        with pytest.raises(bs.FormatError):
+            bs.decode(bad, 256, freqs)
+
+
+def test_container_header_is_three_bytes_and_checked():
+    blob = bs.write_container(b"\x12\x34", 256, fingerprint=0x5A)
+    assert len(blob) == 5 and bs.read_container(blob, 0x5A) == (b"\x12\x34", 256)
+    for bad, why in [(b"", "magic"), (b"\x00" + blob[1:], "magic"), (blob[:1] + b"\x00" + blob[2:], "another model"),
+                     (bytes([blob[0] + 1]) + blob[1:], "version"), (blob[:2] + b"\x00" + blob[3:], "zero")]:
+        with pytest.raises(bs.FormatError, match=why):
+            bs.read_container(bad, 0x5A)
+    with pytest.raises(ValueError):
+        bs.write_container(b"", 12, 0)
+
+
+def test_invariants_hold_after_every_update():
+    rng = random.Random(3)
+    coder = bs.Encoder()
+    for _ in range(5000):
+        coder.update(rng.choice([1, 7, 2048, TOTAL - 1]), rng.randint(0, 1))
+        assert 0 <= coder.low < bs.HALF <= coder.high <= bs.MASK
+        assert not (bs.QUARTER <= coder.low and coder.high < 3 * bs.QUARTER)

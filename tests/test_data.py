@@ -1,0 +1,147 @@
+"""Datasets: determinism, answers re-derived by an independent parser, balance, ranges, bad folders."""
+import collections
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import data
+import scenes
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES, SHAPES = ("small", "large"), ("circle", "square", "triangle")
+COLORS = ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return data.load("scenes", "test")
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a, b, c = scenes.generate(40, "train", seed=3), scenes.generate(40, "train", seed=3), scenes.generate(40, "train", seed=4)
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2]
+    assert not np.array_equal(a[0], c[0]) and a[2] != c[2]
+
+
+# ---- an independent reading of every question -------------------------------------------------
+
+def parse_desc(text):
+    """'large red circle' / 'red objects' -> a predicate on objects, written without scenes.py."""
+    words = text.split()
+    size = words.pop(0) if words[0] in SIZES else None
+    color = words.pop(0) if words[0] in COLORS else None
+    assert len(words) == 1, text
+    shape = words[0].rstrip("s") if words[0].rstrip("s") in SHAPES else None
+    assert shape or words[0] in ("object", "objects"), text
+    return lambda o: (size in (None, o["size"])) and (color in (None, o["color"])) and (shape in (None, o["shape"]))
+
+
+def the(objects, text):
+    hits = [o for o in objects if parse_desc(text)(o)]
+    assert len(hits) == 1, f"'{text}' does not name exactly one object"
+    return hits[0]
+
+
+def relate(objects, ref, relation):
+    others = [o for o in objects if o is not ref]
+    if relation == "closest to":
+        d = sorted(math.dist((o["x"], o["y"]), (ref["x"], ref["y"])) for o in others)
+        assert len(d) == 1 or d[1] - d[0] > 4, "closest object is not clear"
+        return min(others, key=lambda o: math.dist((o["x"], o["y"]), (ref["x"], ref["y"])))
+    key = "x" if relation in ("left of", "right of") else "y"
+    side = -1 if relation in ("left of", "above") else 1
+    assert all(abs(o[key] - ref[key]) > 4 for o in others), "an object is too close to call"
+    hits = [o for o in others if side * (o[key] - ref[key]) > 0]
+    assert len(hits) == 1, f"{len(hits)} objects {relation} the reference"
+    return hits[0]
+
+
+def answer(scene, q):
+    objs = scene["objects"]
+    count = lambda text: sum(parse_desc(text)(o) for o in objs)
+    if m := re.fullmatch(r"is there a (.+)\?", q):
+        return "yes" if count(m[1]) else "no"
+    if m := re.fullmatch(r"how many (.+) are there\?", q):
+        return str(count(m[1]))
+    if m := re.fullmatch(r"are there more (.+) than (.+)\?", q):
+        return "yes" if count(m[1]) > count(m[2]) else "no"
+    if m := re.fullmatch(r"what (color|shape|size) is the object (left of|right of|above|below|closest to) the (.+)\?", q):
+        return relate(objs, the(objs, m[3]), m[2])[m[1]]
+    if m := re.fullmatch(r"what (color|shape|size) is the (.+)\?", q):
+        assert m[1] not in m[2], q
+        return the(objs, m[2])[m[1]]
+    raise AssertionError(f"unknown question: {q}")
+
+
+def test_every_answer_matches_an_independent_reading(test_split):
+    d = test_split
+    for img, text, ans in zip(d.q_image.tolist(), d.texts, d.q_answer.tolist()):
+        assert answer(d.scenes[img], text) == d.answers[ans], text
+
+
+def test_split_sizes_and_questions_per_image(test_split):
+    assert len(test_split) >= 2000
+    per_image = torch.bincount(test_split.q_image, minlength=len(test_split))
+    assert per_image.min() >= 10
+    for scene in test_split.scenes:
+        assert 1 <= len(scene["objects"]) <= 6
+
+
+def test_answers_are_balanced_within_each_family(test_split):
+    d = test_split
+    groups = collections.defaultdict(collections.Counter)     # (family, what is asked) -> answer counts
+    for text, ans, fam in zip(d.texts, d.q_answer.tolist(), d.q_family.tolist()):
+        asked = re.match(r"what (\w+)", text)
+        groups[(d.families[fam], asked[1] if asked else "")][d.answers[ans]] += 1
+    assert {f for f, _ in groups} == set(scenes.FAMILIES)
+    for key, counts in groups.items():
+        possible = {"color": 8, "shape": 3, "size": 2}.get(key[1], 7 if key[0] == "count" else 2)
+        assert len(counts) == possible, key
+        top = max(counts.values()) / sum(counts.values())
+        assert top <= 1.5 / possible, (key, counts)
+
+
+@pytest.mark.parametrize("name", ["scenes", "easyvqa"])
+def test_images_and_questions_interface(name, test_split):
+    d = test_split if name == "scenes" else data.load("easyvqa", "test")
+    x = d.images(torch.arange(8))
+    assert x.shape == (8, 3, 64, 64) and x.dtype == torch.float32
+    assert 0 <= x.min() and x.max() <= 1 and x.max() > 0.5
+    qi, tokens, answers = d.questions_of(torch.tensor([3, 5]))
+    assert set(qi.tolist()) == {0, 1} and len(tokens) == len(answers) > 0
+    assert (d.q_image[d.first[3]:d.first[4]] == 3).all()
+    if name == "easyvqa":
+        assert len(data.load("easyvqa", "train").q_answer) == 38575 and len(d.q_answer) == 9673
+
+
+def test_folder_images_with_augmentation(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    Image.fromarray(rng.integers(0, 255, (70, 50), dtype=np.uint8)).save(tmp_path / "gray.png")
+    Image.fromarray(rng.integers(0, 255, (80, 80, 4), dtype=np.uint8)).save(tmp_path / "rgba.png")
+    Image.fromarray(rng.integers(0, 65535, (66, 66), dtype=np.uint16)).save(tmp_path / "deep.png")
+    d = data.load(str(tmp_path), "train")
+    x1, x2 = d.images([0, 1, 2, 3]), d.images([0, 1, 2, 3])
+    assert x1.shape == (4, 3, 64, 64) and 0 <= x1.min() and x1.max() <= 1
+    assert not torch.equal(x1, x2)                          # random crops differ
+    assert len(d.questions_of([0])[0]) == 0
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "unreadable"])
+def test_bad_folder_is_one_line_and_exit_2(case, tmp_path):
+    folder = tmp_path / "photos"
+    if case != "missing":
+        folder.mkdir()
+    if case == "unreadable":
+        (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
+    r = subprocess.run([sys.executable, "vqa.py", "--data", str(folder)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(folder) in lines[0] and "Traceback" not in r.stderr
