@@ -18,6 +18,7 @@ The file is a 3-byte header, then the payload:
 At 256 bits each header byte costs 3% of the file, so it is kept to the minimum that lets a decoder
 refuse a file that isn't ours, isn't for this model, or has been cut short.
 """
+import itertools
 
 PRECISION = 12                  # probabilities are integers in [1, 2^12 - 1] out of 2^12
 STATE_BITS = 32
@@ -70,8 +71,9 @@ class Encoder(ArithmeticCoder):
 
     def shift(self, bit):
         self.out.append(bit)
-        self.out.extend([bit ^ 1] * self.pending)
-        self.pending = 0
+        if self.pending:
+            self.out.extend([bit ^ 1] * self.pending)
+            self.pending = 0
 
     def underflow(self):
         self.pending += 1
@@ -88,15 +90,11 @@ class Encoder(ArithmeticCoder):
 class Decoder(ArithmeticCoder):
     def __init__(self, bits):
         super().__init__()
-        self.bits, self.pos, self.code = bits, 0, 0
+        self.read = itertools.chain(bits, itertools.repeat(0)).__next__    # zeros past the end
+        self.code = 0
         for _ in range(STATE_BITS):
             self.code = (self.code << 1) | self.read()
         self.written, self.pending = 0, 0            # mirror of what the encoder wrote, to check length
-
-    def read(self):
-        bit = self.bits[self.pos] if self.pos < len(self.bits) else 0
-        self.pos += 1
-        return bit
 
     def shift(self, bit):
         self.code = ((self.code << 1) & MASK) | self.read()
@@ -146,12 +144,15 @@ def decode(data, n, freqs):
 
 
 def pack_bits(bits):
-    bits = list(bits) + [0] * (-len(bits) % 8)
-    return bytes(int("".join(map(str, bits[i:i + 8])), 2) for i in range(0, len(bits), 8))
+    """[1, 0, 1] -> b'\xa0': most significant bit first, zero-padded to a whole byte."""
+    if not bits:
+        return b""
+    nbytes = (len(bits) + 7) // 8
+    return (int("".join(map(str, bits)), 2) << (8 * nbytes - len(bits))).to_bytes(nbytes, "big")
 
 
 def unpack_bits(data):
-    return [(byte >> (7 - k)) & 1 for byte in data for k in range(8)]
+    return [int(c) for c in format(int.from_bytes(data, "big"), f"0{8 * len(data)}b")] if data else []
 
 
 # ---- the container -----------------------------------------------------------------------------

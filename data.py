@@ -9,6 +9,7 @@ Questions are sorted by image, so a batch of images brings all of its questions 
 runs its CNN once per image and scores every question about it from the same features.
 A folder of photos has images only; its `questions_of` returns empty tensors.
 """
+import io
 import json
 import os
 from pathlib import Path
@@ -96,7 +97,7 @@ def load_easyvqa(split, vocab=None):
 def load_scenes(split, vocab=None, n=None, seed=0):
     """Procedural scenes (scenes.py), generated once and cached under .cache/."""
     n = n or SPLIT_SIZES["scenes"][split]
-    path = CACHE / f"scenes-{split}-{n}-seed{seed}-v1.npz"
+    path = CACHE / f"scenes-{split}-{n}-seed{seed}-v2.npz"
     if path.exists():
         z = np.load(path)
         pixels, graph = z["pixels"], json.loads(str(z["graph"]))
@@ -104,9 +105,9 @@ def load_scenes(split, vocab=None, n=None, seed=0):
         images, graphs, questions = scenes.generate(n, split, seed)
         pixels, graph = images.transpose(0, 3, 1, 2), {"scenes": graphs, "questions": questions}
         CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, pixels=pixels, graph=json.dumps(graph))
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, pixels=pixels, graph=json.dumps(graph))
+        write_atomic(path, buf.getvalue())
     q_image, texts, answers, families = zip(*graph["questions"])
     data = VQAData(pixels, q_image, list(texts), answers, families, scenes.ANSWERS, list(scenes.FAMILIES),
                    vocab or build_vocab(scenes.vocabulary()))
@@ -160,6 +161,17 @@ def read_image(path):
             return img.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def write_atomic(path, blob):
+    """Write bytes to a temp file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load(name, split="train", vocab=None):

@@ -35,8 +35,13 @@ class Decoder(nn.Module):
                                  UpBlock(2 * width, width))               # 4 -> 8 -> 16 -> 32
         self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
 
-    def forward(self, b, size=64):                       # (B, bits) -> (B, 3, size, size) in [0, 1]
-        f = self.ups(F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4))
+    def features(self, b):                               # (B, bits) -> (B, w, 32, 32)
+        return self.ups(F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4))
+
+    def render(self, f, size=64):                        # features -> (B, 3, size, size) in [0, 1]
         if size != f.shape[-1]:
             f = F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False, antialias=size < f.shape[-1])
         return torch.sigmoid(self.to_rgb(f))
+
+    def forward(self, b, size=64):
+        return self.render(self.features(b), size)

@@ -30,7 +30,8 @@ RELATIONS = ("left of", "right of", "above", "below", "closest to")
 FAMILIES = ("exist", "count", "query", "relate", "compare")
 ANSWERS = ["yes", "no"] + [str(n) for n in range(7)] + list(COLORS) + list(SHAPES) + list(SIZES)
 QUOTA = {"exist": 2, "count": 2, "query": 3, "relate": 3, "compare": 2}   # questions per image and family
-MARGIN = 4.0     # pixels: "left of" needs |dx| > MARGIN for every other object; "closest" a gap this big
+MARGIN = 8.0     # pixels, 1/8 of the image: "left of" needs |dx| > MARGIN for every other object;
+                 # "closest to" needs the runner-up this much farther away
 EXTENT = 1.25    # a square's corner or a triangle's tip lies within EXTENT × radius of the centre
 
 
@@ -188,3 +189,23 @@ def generate(n, split="train", seed=0):
             asked.add(text)
             questions.append((i, text, answer, family))
     return images, scenes, questions
+
+
+if __name__ == "__main__":
+    # Generate the test split from scratch, time it, and draw a few scenes with their questions.
+    import collections
+    import os
+    import time
+    start = time.perf_counter()
+    images, graphs, questions = generate(2000, "test")
+    seconds = time.perf_counter() - start
+    print(f"test split: {len(images)} images, {len(questions)} questions in {seconds:.1f} s (one process)")
+    for family in FAMILIES:
+        answers = collections.Counter(a for _, _, a, f in questions if f == family)
+        print(f"  {family:8s} {sum(answers.values()):5d} questions, answers: " + ", ".join(f"{a} {n}" for a, n in sorted(answers.items())))
+    for i, text, answer, _ in questions[:12]:
+        print(f"  image {i}: {text} {answer}")
+    os.makedirs("results", exist_ok=True)
+    grid = np.concatenate([np.concatenate(list(images[r * 8:(r + 1) * 8]), 1) for r in range(4)], 0)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save("results/scenes.png")
+    print("wrote results/scenes.png (the first 32 test images)")

@@ -53,11 +53,11 @@ def relate(objects, ref, relation):
     others = [o for o in objects if o is not ref]
     if relation == "closest to":
         d = sorted(math.dist((o["x"], o["y"]), (ref["x"], ref["y"])) for o in others)
-        assert len(d) == 1 or d[1] - d[0] > 4, "closest object is not clear"
+        assert len(d) == 1 or d[1] - d[0] > 8, "closest object is not clear"
         return min(others, key=lambda o: math.dist((o["x"], o["y"]), (ref["x"], ref["y"])))
     key = "x" if relation in ("left of", "right of") else "y"
     side = -1 if relation in ("left of", "above") else 1
-    assert all(abs(o[key] - ref[key]) > 4 for o in others), "an object is too close to call"
+    assert all(abs(o[key] - ref[key]) > 8 for o in others), "an object is too close to call"
     hits = [o for o in others if side * (o[key] - ref[key]) > 0]
     assert len(hits) == 1, f"{len(hits)} objects {relation} the reference"
     return hits[0]

@@ -1,0 +1,174 @@
+"""compress.py: exact round trips through real files, input conversions, and every kind of bad input."""
+import io
+import random
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import bitstream
+import compress
+from compress import Codec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def save_codec(path, seed, bits=256):
+    torch.manual_seed(seed)
+    model = Codec(bits=bits)
+    torch.save({"model_args": {"bits": bits, "width": 32, "context": 2}, "codec": model.state_dict()}, path)
+    return compress.load_codec(path)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("codec") / "codec.pt"
+    save_codec(path, seed=0)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "in.jpg"
+    Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def cli(*args, capsys=None):
+    code = compress.main([str(a) for a in args])
+    return code, capsys.readouterr() if capsys else None
+
+
+def test_api_round_trip_is_exact_and_multires(ckpt):
+    model = compress.load_codec(ckpt)
+    x = torch.rand(6, 3, 64, 64)
+    out = compress.compress(model, x)
+    bits = (model.g_a(x) >= 0).int().tolist()
+    freqs = model.bit_model.freqs.tolist()
+    for s, row in zip(out["strings"], bits):
+        assert bitstream.decode(s, out["n"], freqs) == row
+        assert len(s) <= (256 + 2 + 7) // 8                         # untrained table: uniform
+    for size in (32, 64, 128):
+        x_hat = compress.decompress(model, out["strings"], out["n"], size)["x_hat"]
+        assert x_hat.shape == (6, 3, size, size) and 0 <= x_hat.min() and x_hat.max() <= 1
+    ref = model.g_s(torch.tensor(bits).float() * 2 - 1).clamp(0, 1)
+    assert torch.allclose(compress.decompress(model, out["strings"], out["n"])["x_hat"], ref)
+
+
+def test_cli_file_and_folder(ckpt, photo, tmp_path, capsys):
+    code, out = cli(photo, tmp_path / "a.bin", "--model", ckpt, capsys=capsys)
+    size = (tmp_path / "a.bin").stat().st_size
+    assert code == 0 and f"{8 * size} bits" in out.out and size <= 3 + 33
+    code, _ = cli("-d", tmp_path / "a.bin", tmp_path / "a.png", "--model", ckpt, "--size", 128, capsys=capsys)
+    assert code == 0 and Image.open(tmp_path / "a.png").size == (128, 128)
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        Image.open(photo).rotate(90 * i).save(tmp_path / "photos" / f"p{i}.png")
+    assert cli(tmp_path / "photos", tmp_path / "bins", "--model", ckpt, capsys=capsys)[0] == 0
+    assert cli("-d", tmp_path / "bins", tmp_path / "pngs", "--model", ckpt, capsys=capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["p0.png", "p1.png", "p2.png"]
+
+
+def test_input_conversions(tmp_path):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)
+    cases = {"gray.png": Image.fromarray(rgb[..., 0]), "rgba.png": Image.fromarray(np.dstack([rgb, rgb[..., :1]])),
+             "pal.gif": Image.fromarray(rgb).convert("P"), "deep.png": Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)}
+    for name, img in cases.items():
+        img.save(tmp_path / name)
+        x = compress.load_image(tmp_path / name)
+        assert x.shape == (3, 64, 64) and 0 <= x.min() and x.max() <= 1, name
+    # EXIF orientation 6: the stored pixels are rotated; the loaded image must be upright (taller than wide)
+    wide = np.zeros((40, 120, 3), np.uint8)
+    wide[:, :60] = 255                                            # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(wide).save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    from data import read_image
+    assert read_image(tmp_path / "rot.jpg").size == (40, 120)
+    top, bottom = compress.load_image(tmp_path / "rot.jpg")[:, :20].mean(), compress.load_image(tmp_path / "rot.jpg")[:, 44:].mean()
+    assert top > 0.9 and bottom < 0.1                              # rotated 90° clockwise: white on top
+
+
+def huge_png(path, side=40_000):
+    """A valid PNG header claiming side × side pixels: Pillow's decompression-bomb check must refuse it."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+def test_bad_images_are_one_line_exit_2_and_leave_nothing(ckpt, photo, tmp_path, capsys):
+    jpeg = photo.read_bytes()
+    bad = {"text.jpg": b"hello, not an image", "empty.png": b"", "cut.jpg": jpeg[: len(jpeg) // 2]}
+    for name, blob in bad.items():
+        (tmp_path / name).write_bytes(blob)
+    huge_png(tmp_path / "bomb.png")
+    for name in [*bad, "bomb.png"]:
+        out_path = tmp_path / (name + ".bin")
+        code, out = cli(tmp_path / name, out_path, "--model", ckpt, capsys=capsys)
+        lines = out.err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and name in lines[0], (name, out.err)
+        assert not out_path.exists() and not list(tmp_path.glob(".*.tmp"))
+    code, out = cli(photo, photo, "--model", ckpt, capsys=capsys)            # never overwrite the input
+    assert code == 2 and photo.read_bytes() == jpeg
+
+
+def test_bad_bins_are_refused(ckpt, photo, tmp_path, capsys):
+    assert cli(photo, tmp_path / "ok.bin", "--model", ckpt, capsys=capsys)[0] == 0
+    blob = (tmp_path / "ok.bin").read_bytes()
+    other = save_codec(tmp_path / "other.pt", seed=1)
+    assert other.fingerprint() != compress.load_codec(ckpt).fingerprint()
+    cases = {"magic.bin": b"\x00" + blob[1:], "other.bin": blob[:1] + bytes([other.fingerprint()]) + blob[2:],
+             "cut.bin": blob[:-3], "random.bin": bytes(random.Random(0).randrange(256) for _ in range(40))}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        code, out = cli("-d", tmp_path / name, tmp_path / (name + ".png"), "--model", ckpt, capsys=capsys)
+        assert code == 2 and len(out.err.strip().splitlines()) == 1 and name in out.err, (name, out.err)
+        assert not (tmp_path / (name + ".png")).exists()
+
+
+def test_a_thousand_mutated_bins_decode_or_are_refused(ckpt, photo, tmp_path, capsys):
+    model = compress.load_codec(ckpt)
+    fp = model.fingerprint()
+    x = torch.rand(8, 3, 64, 64)
+    out = compress.compress(model, x)
+    blobs = [bitstream.write_container(s, out["n"], fp) for s in out["strings"]]
+    rng = random.Random(0)
+    decoded = refused = 0
+    for trial in range(1200):
+        blob = bytearray(rng.choice(blobs))
+        kind = trial % 4
+        if kind == 0:                                         # flip a few bits
+            for _ in range(rng.randint(1, 4)):
+                blob[rng.randrange(len(blob))] ^= 1 << rng.randrange(8)
+        elif kind == 1:                                       # cut or extend
+            blob = blob[:rng.randrange(len(blob))] if rng.random() < 0.5 else blob + bytes([rng.randrange(256)])
+        elif kind == 2:                                       # random bytes behind a valid header
+            blob = blob[:3] + bytes(rng.randrange(256) for _ in range(rng.randint(0, 60)))
+        else:                                                 # random everything
+            blob = bytes(rng.randrange(256) for _ in range(rng.randint(0, 60)))
+        try:
+            payload, n = bitstream.read_container(bytes(blob), fp)
+            x_hat = compress.decompress(model, [payload], n)["x_hat"]
+            assert x_hat.shape == (1, 3, 64, 64)
+            decoded += 1
+        except bitstream.FormatError:
+            refused += 1
+    assert decoded + refused == 1200 and refused > 600
+
+
+def test_real_command_line(ckpt, photo, tmp_path):
+    r = subprocess.run([sys.executable, "compress.py", str(photo), str(tmp_path / "x.bin"), "--model", str(ckpt)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and "bits" in r.stdout
+    r = subprocess.run([sys.executable, "compress.py", "-d", str(photo), str(tmp_path / "x.png"), "--model", str(ckpt)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

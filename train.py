@@ -1,0 +1,251 @@
+"""Train the codec: encoder, binarizer, decoder (the GAN generator) and bit model, in one loop.
+
+    python train.py --bits 256                                  # easy-VQA
+    python train.py --data scenes --bits 256 --minutes 20
+    python train.py --data path/to/photos --bits 512            # no questions: L1 + GAN + rate
+    torchrun --nproc_per_node=2 train.py --bits 256             # DistributedDataParallel
+
+Each step has two updates, as in PyTorch's DCGAN example:
+  (1) D on (original, question) versus (decoded.detach(), question), hinge loss;
+  (2) encoder + decoder + bit model on L1 distortion, VQA consistency (a frozen VQA model's answers
+      and cell features on the decoded image versus the original), the adversarial loss and the rate.
+The frozen VQA model is never trained on decoded images. A second VQA model, trained separately,
+judges the decodes: the codec can learn to fool the model it trains against, so watch the judge.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torchvision.utils import save_image
+from tqdm import tqdm
+
+import data as datasets
+import vqa
+from compress import Codec, compress, decompress
+from discriminator import Discriminator, d_hinge_loss, g_hinge_loss
+
+# ---- defaults: each can be set on the command line, e.g. --bits 64 --w_vqa 0.5 -------------------
+defaults = dict(
+    data="easyvqa",     # easyvqa | scenes | a folder of images
+    bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
+    width=32,           # encoder / decoder channels
+    context=2,          # the bit model conditions each bit on this many previous bits
+    steps=3000,
+    batch=32,           # images per step; each brings its ~10 questions
+    lr=1e-3,            # encoder, decoder, bit model
+    lr_d=4e-4,          # discriminator
+    w_l1=1.0,           # distortion
+    w_kl=0.1,           # VQA answers: KL(answers on original || answers on decode)
+    w_feat=0.1,         # VQA cell features: MSE
+    w_adv=0.02,         # generator's hinge loss
+    w_rate=0.01,        # bits per image (as a fraction of --bits): nudges the code to be predictable
+    eval_every=250,
+    out="",             # default runs/DATA-BITS
+    vqa="",             # frozen VQA loss model; default checkpoints/vqa-DATA-loss.pt, else trained here
+    judge="",           # default checkpoints/vqa-DATA-judge.pt
+    seed=0,
+    device="auto",      # auto | cpu | cuda | mps
+    minutes=0.0,        # stop cleanly after this wall-clock budget (0: no budget)
+    resume=False,       # continue OUT/ckpt.pt: same step, same optimiser state
+    dry_run=False,      # one small batch, for tests
+)
+parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+for key, value in defaults.items():
+    if isinstance(value, bool):
+        parser.add_argument(f"--{key}", action="store_true")
+    else:
+        parser.add_argument(f"--{key}", type=type(value), default=value)
+args = parser.parse_args()
+name = Path(args.data).name if args.data not in ("easyvqa", "scenes") else args.data
+out = Path(args.out or f"runs/{name}-{args.bits}")
+if args.dry_run:
+    args.steps, args.batch, args.eval_every = 1, 4, 1
+
+
+def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+# ---- setup: devices and processes ---------------------------------------------------------------
+ddp = "RANK" in os.environ
+if args.device == "auto":
+    args.device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+device = torch.device(args.device)
+if ddp:
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if device.type == "cuda":
+        device = torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
+        torch.cuda.set_device(device)
+else:
+    rank, world = 0, 1
+master = rank == 0
+torch.manual_seed(args.seed + rank)                  # each process draws its own batches
+autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+# ---- data and the VQA models ------------------------------------------------------------------
+try:
+    train_data = datasets.load(args.data, "train")
+    val_data = datasets.load(args.data, "test")
+except datasets.DataError as e:
+    fail(e)
+questions = bool(train_data.answers)
+vqa_model = judge = None
+if questions:
+    vqa_path = Path(args.vqa or f"checkpoints/vqa-{args.data}-loss.pt")
+    if not vqa_path.exists():
+        if ddp:
+            fail(f"{vqa_path}: missing; train it first with: python vqa.py --data {args.data} --out {vqa_path}")
+        print(f"{vqa_path} is missing: training the VQA loss model on original images first")
+        vqa_model = vqa.VQA(len(train_data.vocab), len(train_data.answers))
+        vqa.train(vqa_model, train_data, epochs=6, seed=args.seed)
+        vqa_path = out / "vqa-loss.pt"
+        out.mkdir(parents=True, exist_ok=True)
+        vqa.save_checkpoint(vqa.vqa_checkpoint(vqa_model, train_data, data=args.data, seed=args.seed), vqa_path)
+    vqa_model, vqa_ckpt = vqa.load_vqa(vqa_path, device)
+    vqa_model.requires_grad_(False)                  # frozen: a loss, never trained on decodes
+    train_data = datasets.load(args.data, "train", vocab=vqa_ckpt["vocab"])
+    val_data = datasets.load(args.data, "test", vocab=vqa_ckpt["vocab"])
+    judge_path = Path(args.judge or f"checkpoints/vqa-{args.data}-judge.pt")
+    if judge_path.exists():
+        judge, _ = vqa.load_vqa(judge_path, device)
+val_idx = torch.arange(min(len(val_data), 8 if args.dry_run else 200))
+val_x = val_data.images(val_idx).to(device)          # a fixed batch: samples compare over time
+val_q = [t.to(device) for t in val_data.questions_of(val_idx)]
+
+# ---- models and optimisers -----------------------------------------------------------------------
+model_args = dict(bits=args.bits, width=args.width, context=args.context)
+codec = Codec(**model_args).to(device)
+disc = Discriminator(len(train_data.vocab) if questions else 2).to(device)
+opt_g = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
+opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.9))
+step = 0
+if args.resume:
+    if not (out / "ckpt.pt").exists():
+        fail(f"{out / 'ckpt.pt'}: nothing to resume")
+    ckpt = torch.load(out / "ckpt.pt", map_location=device, weights_only=True)
+    codec.load_state_dict(ckpt["codec"])
+    disc.load_state_dict(ckpt["disc"])
+    opt_g.load_state_dict(ckpt["opt_g"])
+    opt_d.load_state_dict(ckpt["opt_d"])
+    step = ckpt["step"]
+raw_codec, raw_disc = codec, disc                    # DDP wraps them; checkpoints hold the raw modules
+if ddp:
+    codec = DDP(codec)
+    disc = DDP(disc, find_unused_parameters=not questions)
+
+
+def psnr(x_hat, x):
+    return (10 * torch.log10(1 / ((x_hat - x) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10))).mean().item()
+
+
+@torch.no_grad()
+def accuracy(model, x, qi, tokens, answers):
+    return (model(x, qi, tokens).argmax(1) == answers).float().mean().item()
+
+
+@torch.no_grad()
+def evaluate():
+    """Real bitstreams for the fixed validation batch: file bits, PSNR, and answer retention."""
+    raw_codec.eval()
+    raw_codec.bit_model.update()                     # the integer table the files are coded with
+    coded = compress(raw_codec, val_x)
+    x_hat = decompress(raw_codec, coded["strings"], coded["n"])["x_hat"].to(device)
+    raw_codec.train()
+    stats = {"bits": sum(8 * (3 + len(s)) for s in coded["strings"]) / len(val_x), "psnr": psnr(x_hat, val_x)}
+    for label, model in (("loss_model", vqa_model), ("judge", judge)):
+        if model is not None:
+            stats[f"retention_{label}"] = accuracy(model, x_hat, *val_q) / accuracy(model, val_x, *val_q)
+    return stats, x_hat
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+if master:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+    print(f"{args.data}: {len(train_data)} images, {args.bits} bits, device {device}, {world} process(es), "
+          f"{torch.get_num_threads()} threads; writing {out}/")
+start = time.time()
+bar = tqdm(total=args.steps, initial=step, disable=not master, dynamic_ncols=True)
+stats = {}
+while True:
+    idx = torch.randint(len(train_data), (args.batch,))
+    x = train_data.images(idx).to(device)
+    qi, tokens, answers = [t.to(device) for t in train_data.questions_of(idx)]
+
+    with autocast:
+        out_g = codec(x)
+    x_hat = out_g["x_hat"].float()
+
+    # (1) Update D: originals are real, decodes (detached: this step must not move the codec) are fake
+    if args.w_adv > 0:
+        with autocast:
+            scores = disc(torch.cat([x, x_hat.detach()]), torch.cat([qi, qi + len(x)]), torch.cat([tokens, tokens]))
+        real, fake = scores.float().chunk(2)
+        loss_d = d_hinge_loss(real, fake)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+    # (2) Update the codec: distortion, VQA consistency, adversarial, rate
+    terms = {"l1": (x_hat - x).abs().mean() + (out_g["x_hat_32"].float() - F.avg_pool2d(x, 2)).abs().mean()}
+    with autocast:
+        if questions:
+            with torch.no_grad():
+                f_real = vqa_model.image_features(x)
+                p_real = vqa_model.answer(f_real, qi, tokens).float().softmax(1)
+            f_fake = vqa_model.image_features(x_hat)
+            logits = vqa_model.answer(f_fake, qi, tokens).float()
+            terms["kl"] = F.kl_div(logits.log_softmax(1), p_real, reduction="batchmean")
+            terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())
+        if args.w_adv > 0:
+            raw_disc.requires_grad_(False)           # D is only a critic in this step
+            terms["adv"] = g_hinge_loss(raw_disc(x_hat, qi, tokens).float())
+            raw_disc.requires_grad_(True)
+    terms["rate"] = out_g["rate"].float().mean() / args.bits
+    loss_g = sum(getattr(args, f"w_{k}") * v for k, v in terms.items())
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    step += 1
+
+    # log: one line of running figures on the bar
+    logged = {k: f"{v.item():.3f}" for k, v in terms.items()}
+    if args.w_adv > 0:
+        logged["d"] = f"{loss_d.item():.2f}"
+    bar.update()
+    bar.set_postfix(**logged, **{k: f"{v:.3g}" for k, v in stats.items()})
+
+    # evaluate and checkpoint (the master process only), then stop when it's time
+    done = step >= args.steps or (args.minutes and time.time() - start > 60 * args.minutes)
+    if master and (step % args.eval_every == 0 or done):
+        stats, x_hat_val = evaluate()
+        record = {"step": step, "minutes": (time.time() - start) / 60, **{k: float(v) for k, v in logged.items()}, **stats}
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        save_image(torch.cat([val_x[:16], x_hat_val[:16]]), out / "samples" / f"step{step:06d}.png", nrow=16)
+        state = {"model_args": model_args, "codec": raw_codec.state_dict()}
+        vqa.save_checkpoint(state, out / "codec.pt")                 # what compress.py needs
+        vqa.save_checkpoint({**state, "disc": raw_disc.state_dict(), "opt_g": opt_g.state_dict(),
+                               "opt_d": opt_d.state_dict(), "step": step, "args": vars(args)}, out / "ckpt.pt")
+        bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()))
+    if ddp:                                          # every process stops at the same step
+        flag = torch.tensor([float(done)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        done = flag.item() > 0
+    if done:
+        break
+bar.close()
+if master:
+    print(f"done: {step} steps in {(time.time() - start) / 60:.1f} minutes; {out / 'codec.pt'}")
+if ddp:
+    dist.destroy_process_group()
