@@ -46,11 +46,15 @@ class ArithmeticCoder:
     def __init__(self):
         self.low, self.high = 0, MASK
 
+    def split(self, freq1):
+        """Where the interval divides: a 0 gets [low, split), a 1 gets [split, high]."""
+        return self.low + (((self.high - self.low + 1) * ((1 << PRECISION) - freq1)) >> PRECISION)
+
     def update(self, freq1, bit):
         low, high = self.low, self.high
         assert 0 <= low < HALF <= high <= MASK and not (QUARTER <= low and high < 3 * QUARTER)
         assert 0 < freq1 < (1 << PRECISION), f"probability {freq1} out of range"
-        split = low + (((high - low + 1) * ((1 << PRECISION) - freq1)) >> PRECISION)   # 0 gets [low, split)
+        split = self.split(freq1)
         if bit:
             low = split
         else:
@@ -106,8 +110,7 @@ class Decoder(ArithmeticCoder):
         self.pending += 1
 
     def next_bit(self, freq1):
-        split = self.low + (((self.high - self.low + 1) * ((1 << PRECISION) - freq1)) >> PRECISION)
-        bit = int(self.code >= split)
+        bit = int(self.code >= self.split(freq1))
         self.update(freq1, bit)
         return bit
 

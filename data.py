@@ -68,16 +68,19 @@ class VQAData:
     def images(self, idx):
         return self.pixels[idx].float() / 255
 
-    def questions_of(self, idx):
-        """All questions about images idx (B,): (position in idx, tokens (Q, L), answers (Q,))."""
+    def rows_of(self, idx):
+        """Question rows about images idx (B,), and the position in idx of each one's image."""
         rows = [torch.arange(self.first[n], self.first[n + 1]) for n in torch.as_tensor(idx).tolist()]
         qi = torch.cat([torch.full((len(r),), b) for b, r in enumerate(rows)]).long()
-        rows = torch.cat(rows).long()
+        return qi, torch.cat(rows).long()
+
+    def questions_of(self, idx):
+        """All questions about images idx (B,): (position in idx, tokens (Q, L), answers (Q,))."""
+        qi, rows = self.rows_of(idx)
         return qi, self.q_tokens[rows], self.q_answer[rows]
 
     def family_of(self, idx):
-        rows = torch.cat([torch.arange(self.first[n], self.first[n + 1]) for n in torch.as_tensor(idx).tolist()])
-        return self.q_family[rows.long()]
+        return self.q_family[self.rows_of(idx)[1]]
 
 
 def load_easyvqa(split, vocab=None):
