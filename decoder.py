@@ -27,7 +27,7 @@ class UpBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, bits=256, width=32):
+    def __init__(self, bits=256, width=16):
         super().__init__()
         self.width = width
         self.fc = nn.Linear(bits, 4 * width * 4 * 4)
@@ -36,7 +36,9 @@ class Decoder(nn.Module):
         self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
 
     def features(self, b):                               # (B, bits) -> (B, w, 32, 32)
-        return self.ups(F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4))
+        f = F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4)
+        # channels-last memory: the 1×1 convs and the bilinear resize run 2-5× faster on a CPU this way
+        return self.ups(f.contiguous(memory_format=torch.channels_last))
 
     def render(self, f, size=64):                        # features -> (B, 3, size, size) in [0, 1]
         if size != f.shape[-1]:

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 
 class Encoder(nn.Module):
-    def __init__(self, bits=256, width=32):
+    def __init__(self, bits=256, width=16):
         super().__init__()
         if not 16 <= bits <= 1024:
             raise ValueError(f"bits must be in 16…1024, not {bits}")

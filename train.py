@@ -28,6 +28,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 import data as datasets
+import evaluate as evaluate_codec
 import vqa
 from compress import Codec, compress, decompress
 from discriminator import Discriminator, d_hinge_loss, g_hinge_loss
@@ -36,7 +37,7 @@ from discriminator import Discriminator, d_hinge_loss, g_hinge_loss
 defaults = dict(
     data="easyvqa",     # easyvqa | scenes | a folder of images
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
-    width=32,           # encoder / decoder channels
+    width=16,           # encoder / decoder channels
     context=2,          # the bit model conditions each bit on this many previous bits
     steps=3000,
     batch=32,           # images per step; each brings its ~10 questions
@@ -117,7 +118,9 @@ if questions:
     val_data = datasets.load(args.data, "test", vocab=vqa_ckpt["vocab"])
     judge_path = Path(args.judge or f"checkpoints/vqa-{args.data}-judge.pt")
     if judge_path.exists():
-        judge, _ = vqa.load_vqa(judge_path, device)
+        judge, judge_ckpt = vqa.load_vqa(judge_path, device)
+        if judge_ckpt["vocab"] != vqa_ckpt["vocab"] or judge_ckpt["answers"] != vqa_ckpt["answers"]:
+            fail(f"{judge_path} and {vqa_path} were trained on different words or answers")
 val_idx = torch.arange(min(len(val_data), 8 if args.dry_run else 200))
 val_x = val_data.images(val_idx).to(device)          # a fixed batch: samples compare over time
 val_q = [t.to(device) for t in val_data.questions_of(val_idx)]
@@ -144,10 +147,6 @@ if ddp:
     disc = DDP(disc, find_unused_parameters=not questions)
 
 
-def psnr(x_hat, x):
-    return (10 * torch.log10(1 / ((x_hat - x) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10))).mean().item()
-
-
 @torch.no_grad()
 def accuracy(model, x, qi, tokens, answers):
     return (model(x, qi, tokens).argmax(1) == answers).float().mean().item()
@@ -161,7 +160,7 @@ def evaluate():
     coded = compress(raw_codec, val_x)
     x_hat = decompress(raw_codec, coded["strings"], coded["n"])["x_hat"].to(device)
     raw_codec.train()
-    stats = {"bits": sum(8 * (3 + len(s)) for s in coded["strings"]) / len(val_x), "psnr": psnr(x_hat, val_x)}
+    stats = {"bits": sum(8 * (3 + len(s)) for s in coded["strings"]) / len(val_x), "psnr": evaluate_codec.psnr(x_hat, val_x)}
     for label, model in (("loss_model", vqa_model), ("judge", judge)):
         if model is not None:
             stats[f"retention_{label}"] = accuracy(model, x_hat, *val_q) / accuracy(model, val_x, *val_q)
@@ -233,7 +232,7 @@ while True:
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         save_image(torch.cat([val_x[:16], x_hat_val[:16]]), out / "samples" / f"step{step:06d}.png", nrow=16)
-        state = {"model_args": model_args, "codec": raw_codec.state_dict()}
+        state = {"model_args": model_args, "codec": raw_codec.state_dict(), "data": args.data}
         vqa.save_checkpoint(state, out / "codec.pt")                 # what compress.py needs
         vqa.save_checkpoint({**state, "disc": raw_disc.state_dict(), "opt_g": opt_g.state_dict(),
                                "opt_d": opt_d.state_dict(), "step": step, "args": vars(args)}, out / "ckpt.pt")
@@ -247,5 +246,10 @@ while True:
 bar.close()
 if master:
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} minutes; {out / 'codec.pt'}")
+    if judge is not None and not args.dry_run:       # the figure that matters, on the whole test split
+        row = evaluate_codec.retention(raw_codec.cpu().eval(), judge.cpu(), val_data)
+        print(f"judge retention {100 * row['retention']['overall']:.1f}% ("
+              + ", ".join(f"{f} {100 * row['retention'][f]:.1f}%" for f in val_data.families)
+              + f"), {row['bits']:.1f} bits per file, PSNR {row['psnr']:.2f} dB")
 if ddp:
     dist.destroy_process_group()

@@ -93,3 +93,32 @@ def test_invariants_hold_after_every_update():
         coder.update(rng.choice([1, 7, 2048, TOTAL - 1]), rng.randint(0, 1))
         assert 0 <= coder.low < bs.HALF <= coder.high <= bs.MASK
         assert not (bs.QUARTER <= coder.low and coder.high < 3 * bs.QUARTER)
+
+
+def test_batched_coder_writes_the_same_bytes_as_the_reference():
+    """encode_batch / decode_batch (numpy, many messages in lockstep) against encode / decode."""
+    rng = random.Random(4)
+    for trial in range(400):
+        n, k = rng.choice([1, 8, 64, 256, rng.randint(1, 300)]), rng.choice([0, 1, 2])
+        kind = trial % 3
+        freqs = [[rng.choice([1, 2, TOTAL - 2, TOTAL - 1]) if kind == 1 else
+                  TOTAL // 2 if kind == 2 else rng.randint(1, TOTAL - 1) for _ in range(1 << k)] for _ in range(n)]
+        messages = [[rng.randint(0, 1) for _ in range(n)] for _ in range(rng.randint(1, 9))]
+        messages += [[0] * n, [1] * n]
+        payloads = bs.encode_batch(messages, freqs)
+        assert payloads == [bs.encode(m, freqs) for m in messages]
+        assert bs.decode_batch(payloads, n, freqs).tolist() == messages
+
+
+def test_batched_decoder_accepts_and_refuses_what_the_reference_does():
+    rng = random.Random(5)
+    freqs = [[rng.randint(1, TOTAL - 1) for _ in range(4)] for _ in range(64)]
+    for _ in range(300):
+        data = bytes(rng.randrange(256) for _ in range(rng.randint(0, 12)))
+        try:
+            expected = bs.decode(data, 64, freqs)
+        except bs.FormatError:
+            with pytest.raises(bs.FormatError):
+                bs.decode_batch([data], 64, freqs)
+        else:
+            assert bs.decode_batch([data], 64, freqs).tolist() == [expected]

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def save_codec(path, seed, bits=256):
     torch.manual_seed(seed)
-    model = Codec(bits=bits)
-    torch.save({"model_args": {"bits": bits, "width": 32, "context": 2}, "codec": model.state_dict()}, path)
+    model = Codec(bits=bits, width=8)
+    torch.save({"model_args": {"bits": bits, "width": 8, "context": 2}, "codec": model.state_dict()}, path)
     return compress.load_codec(path)
 
 
