@@ -1,23 +1,37 @@
-"""How much of the answers survive compression: the judge's accuracy on decoded test images.
+"""The benchmark: bits per image against how well a VQA judge still answers on the decoded images.
 
-    python evaluate.py                                   # every shipped codec on its test split
-    python evaluate.py --codec runs/easyvqa-256/codec.pt --limit 200
+    python evaluate.py                       # shipped codecs + baselines on both test splits -> results/
+    python evaluate.py --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
 
-Every number comes from real files: each image goes through compress() to bytes, the 3-byte header
-is added, and the file is decoded again by decompress(). Bits per image are the mean file size.
-The judge is the VQA model trained separately from the one the codec was trained against
-(checkpoints/vqa-DATA-judge.pt): a codec can learn to fool the model in its loss, not the judge.
+Every row is measured on real files: each image is written as bytes (our container with its 3-byte
+header, a JPEG or WebP file from Pillow, or a packed thumbnail), the file size is counted, and the
+file is decoded again. The judge is the VQA model trained separately from the one the codec was
+trained against (checkpoints/vqa-DATA-judge.pt): a codec can learn to fool the model in its loss.
 
-Retention = the judge's accuracy on decoded images ÷ its accuracy on the originals.
+Rows: our codecs; a k×k thumbnail with b bits per channel (the honest naive baseline); JPEG and
+WebP at their smallest files and a few larger ones; the scene graph itself, coded compactly and
+drawn again (scenes only: what the questions can ask about, in bits); the original images (the
+ceiling) and a question-only model (the floor).
+Columns: bits per file, the judge's accuracy (overall and per family), retention = accuracy ÷ the
+judge's accuracy on originals, PSNR, SSIM, and encode / decode images per second.
 """
 import argparse
+import io
+import math
+import platform
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
+import PIL
 import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
 
 import bitstream
 import data as datasets
+import scenes
 import vqa
 from compress import compress, decompress, load_codec
 
@@ -25,82 +39,276 @@ CKPT = Path(__file__).parent / "checkpoints"
 SHIPPED = {"easyvqa": (64, 256), "scenes": (128, 256)}
 
 
+# ---- image quality -------------------------------------------------------------------------------
+
 def psnr(x_hat, x):
     """Mean over images of 10 log10(1 / MSE), for images in [0, 1]. (B, 3, H, W) each."""
     mse = ((x_hat - x) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
     return (10 * torch.log10(1 / mse)).mean().item()
 
 
-def through_codec(codec):
-    """x (B, 3, 64, 64) -> (x_hat, file bits per image), through real files."""
+def ssim(x_hat, x, sigma=1.5, size=11):
+    """Mean SSIM (Wang et al. 2004) with an 11×11 Gaussian window, per channel, valid positions only."""
+    g = torch.exp(-(torch.arange(size, dtype=torch.float64) - size // 2) ** 2 / (2 * sigma ** 2))
+    w = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, size, size).to(x.dtype)
+    blur = lambda t: F.conv2d(t, w, groups=3)
+    mu_a, mu_b = blur(x_hat), blur(x)
+    var_a, var_b = blur(x_hat * x_hat) - mu_a ** 2, blur(x * x) - mu_b ** 2
+    cov = blur(x_hat * x) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.mean().item()
+
+
+# ---- methods: each turns images into files and back ---------------------------------------------
+# A method is (encode, decode): encode(x (B, 3, 64, 64), idx) -> list of file bytes; decode(files) -> x_hat.
+# idx says which test images x are: only the scene-graph reference needs it.
+
+def ours(codec):
     fingerprint = codec.fingerprint()
 
-    def transform(x):
+    def encode(x, idx=None):
         coded = compress(codec, x)
-        files = [bitstream.write_container(s, coded["n"], fingerprint) for s in coded["strings"]]
-        strings = [bitstream.read_container(f, fingerprint)[0] for f in files]
-        x_hat = decompress(codec, strings, coded["n"])["x_hat"]
-        return x_hat, torch.tensor([8.0 * len(f) for f in files])
-    return transform
+        return [bitstream.write_container(s, coded["n"], fingerprint) for s in coded["strings"]]
 
+    def decode(files):
+        payloads = [bitstream.read_container(f, fingerprint) for f in files]
+        return decompress(codec, [p for p, _ in payloads], payloads[0][1])["x_hat"]
+    return encode, decode
+
+
+def pillow(fmt, quality):
+    def encode(x, idx=None):
+        files = []
+        for img in (x.permute(0, 2, 3, 1) * 255).round().byte().numpy():
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format=fmt, quality=quality)
+            files.append(buf.getvalue())
+        return files
+
+    def decode(files):
+        return torch.stack([torch.from_numpy(np.array(Image.open(io.BytesIO(f)).convert("RGB"))) for f in files]
+                           ).permute(0, 3, 1, 2).float() / 255
+    return encode, decode
+
+
+def thumbnail(k, b):
+    """Average to k×k, keep b bits per channel, pack them: k·k·3·b bits (rounded up to a byte)."""
+    def encode(x, idx=None):
+        levels = (F.interpolate(x, size=(k, k), mode="area") * (2 ** b - 1)).round().byte().numpy()
+        fields = np.unpackbits(levels.reshape(len(x), -1, 1), axis=2)[:, :, 8 - b:]   # b bits per value
+        return [np.packbits(f.ravel()).tobytes() for f in fields]
+
+    def decode(files):
+        bits = np.stack([np.unpackbits(np.frombuffer(f, np.uint8))[:k * k * 3 * b] for f in files])
+        values = np.packbits(np.concatenate([np.zeros((len(files), 3 * k * k, 8 - b), np.uint8),
+                                             bits.reshape(len(files), -1, b)], 2), axis=2)
+        small = torch.from_numpy(values.reshape(len(files), 3, k, k)).float() / (2 ** b - 1)
+        return F.interpolate(small, size=(64, 64), mode="bilinear", align_corners=False)
+    return encode, decode
+
+
+def scene_graph(graphs):
+    """The scene itself, coded compactly and drawn again: 3 bits for the number of objects, then per
+    object 2 bits of shape, 3 of colour, 1 of size and 4 + 4 of position (a 4-pixel grid)."""
+    shapes, colors, sizes = list(scenes.SHAPES), list(scenes.COLORS), list(scenes.SIZES)
+
+    def encode(x, idx):
+        files = []
+        for g in (graphs[i] for i in idx.tolist()):
+            fields = [(len(g["objects"]), 3)]
+            for o in g["objects"]:
+                fields += [(shapes.index(o["shape"]), 2), (colors.index(o["color"]), 3), (sizes.index(o["size"]), 1),
+                           (min(int(o["x"] // 4), 15), 4), (min(int(o["y"] // 4), 15), 4)]
+            files.append(bitstream.pack_bits([int(c) for v, n in fields for c in format(v, f"0{n}b")]))
+        return files
+
+    def decode(files):
+        out = []
+        for f in files:
+            bits = "".join(map(str, bitstream.unpack_bits(f)))
+            take = lambda at, n: (int(bits[at:at + n], 2), at + n)
+            count, at = take(0, 3)
+            objects = []
+            for _ in range(count):
+                s, at = take(at, 2)
+                c, at = take(at, 3)
+                z, at = take(at, 1)
+                gx, at = take(at, 4)
+                gy, at = take(at, 4)
+                objects.append({"shape": shapes[s], "color": colors[c], "size": sizes[z], "x": 4 * gx + 2.0, "y": 4 * gy + 2.0})
+            out.append(scenes.render({"background": (230, 230, 230), "objects": objects}))
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
+    return encode, decode
+
+
+def identity():
+    return (lambda x, idx=None: [None] * len(x)), None
+
+
+# ---- measuring ---------------------------------------------------------------------------------
 
 @torch.no_grad()
-def measure(transform, judge, test, limit=None, batch_size=250):
-    """Judge accuracy per family on transformed images, plus bits per image and PSNR."""
-    judge.eval()
+def measure(method, model, test, limit=None, batch_size=250):
+    """A row: model accuracy per family on the decoded images, file bits, PSNR, SSIM, images/s."""
+    encode, decode = method
+    model.eval()
     right, total = torch.zeros(len(test.families)), torch.zeros(len(test.families))
-    bits, psnrs = [], []
-    for idx in vqa.image_batches(limit or len(test), batch_size):
+    row = {"bits": 0.0, "psnr": 0.0, "ssim": 0.0, "encode_s": 0.0, "decode_s": 0.0}
+    n = min(limit or len(test), len(test))
+    for idx in vqa.image_batches(n, batch_size):
         x = test.images(idx)
-        x_hat, b = transform(x)
+        t0 = time.perf_counter()
+        files = encode(x, idx)
+        t1 = time.perf_counter()
+        x_hat = decode(files) if decode else x
+        t2 = time.perf_counter()
+        row["encode_s"] += t1 - t0
+        row["decode_s"] += t2 - t1
+        row["bits"] += sum(8 * len(f) for f in files if f is not None) / n
+        row["psnr"] += psnr(x_hat, x) * len(idx) / n
+        row["ssim"] += ssim(x_hat, x) * len(idx) / n
         qi, tokens, answers = test.questions_of(idx)
-        hit = (judge(x_hat, qi, tokens).argmax(1) == answers).float()
+        hit = (model(x_hat, qi, tokens).argmax(1) == answers).float()
         fam = test.family_of(idx)
         right += torch.zeros_like(right).index_add_(0, fam, hit)
         total += torch.bincount(fam, minlength=len(total)).float()
-        bits.append(b)
-        psnrs.append(psnr(x_hat, x) * len(idx))
-    acc = {f: (right[k] / total[k]).item() for k, f in enumerate(test.families) if total[k] > 0}
-    acc["overall"] = (right.sum() / total.sum()).item()
-    n = limit or len(test)
-    return {"acc": acc, "bits": torch.cat(bits).mean().item(), "psnr": sum(psnrs) / n}
+    row["acc"] = {f: (right[k] / total[k]).item() for k, f in enumerate(test.families) if total[k] > 0}
+    row["acc"]["overall"] = (right.sum() / total.sum()).item()
+    row["encode_per_s"], row["decode_per_s"] = n / max(row.pop("encode_s"), 1e-9), n / max(row.pop("decode_s"), 1e-9)
+    return row
 
 
 def retention(codec, judge, test, limit=None):
-    """The codec's row: judge accuracy on decodes and on originals, their ratio, bits and PSNR."""
-    coded = measure(through_codec(codec), judge, test, limit)
-    original = measure(lambda x: (x, torch.full((len(x),), float("nan"))), judge, test, limit)
-    coded["retention"] = {f: coded["acc"][f] / original["acc"][f] for f in coded["acc"]}
-    coded["original"] = original["acc"]
-    return coded
+    """One codec against the judge: its row, with the judge's accuracy on originals and the ratio."""
+    row = measure(ours(codec), judge, test, limit)
+    original = measure(identity(), judge, test, limit)["acc"]
+    row["original"] = original
+    row["retention"] = {f: row["acc"][f] / original[f] for f in row["acc"]}
+    return row
 
 
-def print_row(name, row, families):
-    cells = "".join(f"{100 * row['retention'][f]:7.1f}%" for f in families + ["overall"])
-    print(f"{name:28s} {row['bits']:7.1f} {row['psnr']:6.2f} {cells}")
+def benchmark(name, codec_paths, limit):
+    """Every row for one dataset -> (rows: list of (method name, row), families)."""
+    judge, ckpt = vqa.load_vqa(CKPT / f"vqa-{name}-judge.pt")
+    test = datasets.load(name, "test", vocab=ckpt["vocab"])
+    methods = [(f"ours, {Path(p).stem}", lambda p=p: ours(load_codec(p))) for p in codec_paths]
+    methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: thumbnail(k, b)) for k, b in ((2, 5), (3, 4), (4, 5), (8, 4))]
+    methods += [(f"JPEG q{q}", lambda q=q: pillow("JPEG", q)) for q in (1, 10, 50)]
+    methods += [(f"WebP q{q}", lambda q=q: pillow("WEBP", q)) for q in (0, 10, 50)]
+    if name == "scenes":
+        graphs = scenes.generate(len(test), "test")[1]
+        methods.append(("scene graph (reference)", lambda: scene_graph(graphs)))
+    rows = [("original (ceiling)", measure(identity(), judge, test, limit))]
+    for label, make in methods:
+        rows.append((label, measure(make(), judge, test, limit)))
+        print(f"  {name}: {label}: {rows[-1][1]['bits']:.0f} bits, accuracy {100 * rows[-1][1]['acc']['overall']:.1f}%", flush=True)
+    blind = vqa.Blind(len(test.vocab), len(test.answers))
+    vqa.train(blind, datasets.load(name, "train", vocab=ckpt["vocab"]), 1, desc="question only")
+    rows.append(("question only (floor)", measure(identity(), blind, test, limit)))
+    rows[-1][1].update(bits=0.0, psnr=float("nan"), ssim=float("nan"))
+    ceiling = rows[0][1]["acc"]
+    for _, row in rows:
+        row["retention"] = {f: row["acc"][f] / ceiling[f] for f in row["acc"]}
+    return rows, test.families
+
+
+# ---- the report: markdown and two pictures -------------------------------------------------------
+
+def markdown(results, limit):
+    lines = [f"Machine: {platform.machine()}, {platform.system()}, {torch.get_num_threads()} threads; Python "
+             f"{platform.python_version()}, torch {torch.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}.",
+             f"Command: `python evaluate.py{f' --limit {limit}' if limit else ''}`. Judge: `checkpoints/vqa-DATA-judge.pt`.", ""]
+    for name, (rows, families) in results.items():
+        lines += [f"### {name}", "", "| method | bits / image | accuracy | retention | " + " | ".join(families)
+                  + " | PSNR dB | SSIM | encode img/s | decode img/s |", "|---" * (9 + len(families)) + "|"]
+        for label, r in rows:
+            lines.append(f"| {label} | {r['bits']:.0f} | {100 * r['acc']['overall']:.1f}% | {100 * r['retention']['overall']:.1f}% | "
+                         + " | ".join(f"{100 * r['acc'][f]:.1f}%" for f in families)
+                         + f" | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['encode_per_s']:.0f} | {r['decode_per_s']:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results, path, width=480, height=360):
+    """Bits per image (log x) against judge accuracy, one panel per dataset, drawn with Pillow."""
+    img = Image.new("RGB", (width * len(results), height), "white")
+    draw = ImageDraw.Draw(img)
+    colours = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200), "WebP": (30, 150, 60),
+               "scene": (150, 60, 170)}
+    lo, hi = math.log10(16), math.log10(20000)
+    for p, (name, (rows, _)) in enumerate(results.items()):
+        ox, left, right, top, bottom = p * width, p * width + 50, p * width + width - 15, 30, height - 40
+        sx = lambda b: left + (math.log10(max(b, 16)) - lo) / (hi - lo) * (right - left)
+        sy = lambda a: bottom - a * (bottom - top)
+        draw.rectangle([left, top, right, bottom], outline="black")
+        draw.text((left, 8), f"{name}: judge accuracy vs bits per image (log)", fill="black")
+        for b in (16, 64, 256, 1024, 4096, 16384):
+            draw.line([sx(b), bottom, sx(b), bottom + 4], fill="black")
+            draw.text((sx(b) - 10, bottom + 8), str(b), fill="black")
+        for a in (0, 0.25, 0.5, 0.75, 1.0):
+            draw.line([left - 4, sy(a), left, sy(a)], fill="black")
+            draw.text((ox + 15, sy(a) - 6), f"{a:.2f}", fill="black")
+        for label, r in rows:
+            acc = r["acc"]["overall"]
+            if label.startswith(("original", "question")):
+                draw.line([left, sy(acc), right, sy(acc)], fill=(160, 160, 160))
+                draw.text((left + 4, sy(acc) - 12), label, fill=(100, 100, 100))
+                continue
+            key = next(k for k in colours if label.startswith(k))
+            draw.ellipse([sx(r["bits"]) - 3, sy(acc) - 3, sx(r["bits"]) + 3, sy(acc) + 3], fill=colours[key])
+        for i, (key, c) in enumerate(colours.items()):
+            draw.text((right - 70, bottom - 14 * (i + 1)), key, fill=c)
+    img.save(path)
+
+
+def samples(name, codec_paths, path, count=8):
+    """Originals over decodes from each method at comparable bits, with the file bits under each image."""
+    test = datasets.load(name, "test")
+    x = test.images(torch.arange(count))
+    methods = [(Path(p).stem, ours(load_codec(p))) for p in codec_paths]
+    methods += [("thumbnail 4x4", thumbnail(4, 5)), ("JPEG q1", pillow("JPEG", 1)), ("WebP q0", pillow("WEBP", 0))]
+    cell = 72
+    img = Image.new("RGB", (110 + count * cell, (1 + len(methods)) * (cell + 12)), "white")
+    draw = ImageDraw.Draw(img)
+    for r, (label, (encode, decode)) in enumerate([("original", (None, None))] + methods):
+        files = encode(x, torch.arange(count)) if encode else None
+        x_hat = decode(files) if encode else x
+        y = r * (cell + 12)
+        draw.text((4, y + 28), label, fill="black")
+        for c in range(count):
+            tile = Image.fromarray((x_hat[c].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8))
+            img.paste(tile, (110 + c * cell, y + 2))
+            if files:
+                draw.text((110 + c * cell, y + 66), f"{8 * len(files[c])} bits", fill="black")
+    img.save(path)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--codec", action="append", help="a codec checkpoint (repeatable); default: the shipped ones")
+    p.add_argument("--codec", action="append", help="codec checkpoint(s) to add (default: the shipped ones)")
+    p.add_argument("--data", action="append", choices=list(SHIPPED), help="default: both")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--out", default="results")
     args = p.parse_args(argv)
-    paths = [Path(c) for c in args.codec] if args.codec else \
-        [CKPT / f"{name}-{bits}.pt" for name, budgets in SHIPPED.items() for bits in budgets]
+    start = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
     try:
-        for path in paths:
-            codec = load_codec(path)
-            name = torch.load(path, map_location="cpu", weights_only=True).get("data", "easyvqa")
-            judge, ckpt = vqa.load_vqa(CKPT / f"vqa-{name}-judge.pt")
-            test = datasets.load(name, "test", vocab=ckpt["vocab"])
-            row = retention(codec, judge, test, args.limit)
-            print(f"\n{path}: {name}, judge {CKPT / f'vqa-{name}-judge.pt'}, {args.limit or len(test)} test images")
-            print(f"{'':28s} {'bits':>7s} {'PSNR':>6s} " + "".join(f"{f[:7]:>8s}" for f in test.families + ["overall"]))
-            print(f"{'judge on originals':28s} {'':7s} {'':6s} " + "".join(f"{100 * row['original'][f]:7.1f}%" for f in test.families + ["overall"]))
-            print_row("retention on decodes", row, test.families)
+        for name in args.data or list(SHIPPED):
+            paths = [c for c in args.codec or [] if torch.load(c, weights_only=True).get("data") == name] \
+                if args.codec else [CKPT / f"{name}-{b}.pt" for b in SHIPPED[name]]
+            results[name] = benchmark(name, [p for p in paths if Path(p).exists()], args.limit)
+            samples(name, [p for p in paths if Path(p).exists()], out / f"samples_{name}.png")
     except (datasets.DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    report = markdown(results, args.limit)
+    datasets.write_atomic(out / "benchmark.md", report.encode())
+    plot(results, out / "rate_accuracy.png")
+    print(report)
+    print(f"wrote {out}/benchmark.md, rate_accuracy.png, samples_*.png in {(time.time() - start) / 60:.1f} minutes")
 
 
 if __name__ == "__main__":

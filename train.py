@@ -141,6 +141,7 @@ if args.resume:
     opt_g.load_state_dict(ckpt["opt_g"])
     opt_d.load_state_dict(ckpt["opt_d"])
     step = ckpt["step"]
+    torch.manual_seed(args.seed + rank + 1000 * step)  # fresh batches, not a replay of the first ones
 raw_codec, raw_disc = codec, disc                    # DDP wraps them; checkpoints hold the raw modules
 if ddp:
     codec = DDP(codec)
