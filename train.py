@@ -2,12 +2,12 @@
 
     python train.py --bits 256                                  # easy-VQA
     python train.py --data scenes --bits 256 --minutes 20
-    python train.py --data path/to/photos --bits 512            # no questions: L1 + GAN + rate
+    python train.py --data path/to/photos --bits 512            # no questions: MSE + GAN + rate
     torchrun --nproc_per_node=2 train.py --bits 256             # DistributedDataParallel
 
 Each step has two updates, as in PyTorch's DCGAN example:
   (1) D on (original, question) versus (decoded.detach(), question), hinge loss;
-  (2) encoder + decoder + bit model on L1 distortion, VQA consistency (a frozen VQA model's answers
+  (2) encoder + decoder + bit model on MSE distortion, VQA consistency (a frozen VQA model's answers
       and cell features on the decoded image versus the original), the adversarial loss and the rate.
 The frozen VQA model is never trained on decoded images. A second VQA model, trained separately,
 judges the decodes: the codec can learn to fool the model it trains against, so watch the judge.
@@ -39,15 +39,16 @@ defaults = dict(
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
     width=16,           # encoder / decoder channels
     context=2,          # the bit model conditions each bit on this many previous bits
-    steps=3000,
+    steps=4000,
     batch=32,           # images per step; each brings its ~10 questions
     lr=1e-3,            # encoder, decoder, bit model
     lr_d=4e-4,          # discriminator
-    w_l1=1.0,           # distortion
-    w_kl=0.1,           # VQA answers: KL(answers on original || answers on decode)
-    w_feat=0.1,         # VQA cell features: MSE
+    w_mse=5.0,          # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
+    w_kl=0.3,           # VQA answers: KL(answers on original || answers on decode)
+    w_feat=0.3,         # VQA cell features: MSE
     w_adv=0.02,         # generator's hinge loss
-    w_rate=0.01,        # bits per image (as a fraction of --bits): nudges the code to be predictable
+    w_rate=0.01,        # bits per image (as a fraction of --bits): trains the bit model that codes them
+    warmup=300,         # first steps without the binarizer: the decoder learns to read the code before the noise
     eval_every=250,
     out="",             # default runs/DATA-BITS
     vqa="",             # frozen VQA loss model; default checkpoints/vqa-DATA-loss.pt, else trained here
@@ -183,7 +184,7 @@ while True:
     qi, tokens, answers = [t.to(device) for t in train_data.questions_of(idx)]
 
     with autocast:
-        out_g = codec(x)
+        out_g = codec(x, soft=step < args.warmup)
     x_hat = out_g["x_hat"].float()
 
     # (1) Update D: originals are real, decodes (detached: this step must not move the codec) are fake
@@ -197,7 +198,7 @@ while True:
         opt_d.step()
 
     # (2) Update the codec: distortion, VQA consistency, adversarial, rate
-    terms = {"l1": (x_hat - x).abs().mean() + (out_g["x_hat_32"].float() - F.avg_pool2d(x, 2)).abs().mean()}
+    terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_32"].float(), F.avg_pool2d(x, 2))}
     with autocast:
         if questions:
             with torch.no_grad():
@@ -215,6 +216,8 @@ while True:
     loss_g = sum(getattr(args, f"w_{k}") * v for k, v in terms.items())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
+    for group in opt_g.param_groups:                 # cosine decay to a tenth, a function of the step alone
+        group["lr"] = args.lr * (0.55 + 0.45 * math.cos(math.pi * min(step / args.steps, 1)))
     opt_g.step()
     step += 1
 

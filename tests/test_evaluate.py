@@ -63,3 +63,21 @@ def test_scene_graph_code_is_compact_and_redraws_the_scene():
     redrawn = decode(files)
     original = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     assert evaluate.psnr(redrawn, original) > 15                      # the same objects, 2 px off at most
+
+
+def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
+    """A random-weight codec, 20 easy-VQA test images: every row is measured and the files appear."""
+    from compress import Codec
+    torch.manual_seed(0)
+    codec = Codec(bits=64, width=8)
+    torch.save({"model_args": {"bits": 64, "width": 8, "context": 2}, "codec": codec.state_dict(), "data": "easyvqa"},
+               tmp_path / "codec.pt")
+    r = subprocess.run([sys.executable, "evaluate.py", "--data", "easyvqa", "--limit", "20", "--codec",
+                        str(tmp_path / "codec.pt"), "--out", str(tmp_path / "results")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = (tmp_path / "results" / "benchmark.md").read_text()
+    for row in ("ours, codec", "thumbnail 4×4", "JPEG q1", "WebP q0", "original (ceiling)", "question only (floor)"):
+        assert row in report
+    assert "| ours, codec | 88 |" in report                              # 64 coded bits + 3-byte header, exactly
+    assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples_easyvqa.png").exists()
