@@ -14,7 +14,6 @@ judges the decodes: the codec can learn to fool the model it trains against, so 
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -44,8 +43,8 @@ defaults = dict(
     lr=1e-3,            # encoder, decoder, bit model
     lr_d=4e-4,          # discriminator
     w_mse=5.0,          # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
-    w_kl=0.3,           # VQA answers: KL(answers on original || answers on decode)
-    w_feat=0.3,         # VQA cell features: MSE
+    w_kl=0.1,           # VQA answers: KL(answers on original || answers on decode)
+    w_feat=0.1,         # VQA cell features: MSE
     w_adv=0.02,         # generator's hinge loss
     w_rate=0.01,        # bits per image (as a fraction of --bits): trains the bit model that codes them
     warmup=300,         # first steps without the binarizer: the decoder learns to read the code before the noise
@@ -216,8 +215,6 @@ while True:
     loss_g = sum(getattr(args, f"w_{k}") * v for k, v in terms.items())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
-    for group in opt_g.param_groups:                 # cosine decay to a tenth, a function of the step alone
-        group["lr"] = args.lr * (0.55 + 0.45 * math.cos(math.pi * min(step / args.steps, 1)))
     opt_g.step()
     step += 1
 

@@ -22,3 +22,28 @@ def test_features_once_per_image_equals_one_image_per_question():
         shared = model(x, qi, tokens)
         separate = model(x[qi], torch.arange(len(qi)), tokens)
     assert torch.allclose(shared, separate, atol=1e-5)
+
+
+@pytest.fixture(scope="module", params=["easyvqa", "scenes"])
+def shipped(request):
+    name = request.param
+    return name, data.load(name, "test"), {role: vqa.load_vqa(CKPT / f"vqa-{name}-{role}.pt") for role in ("loss", "judge")}
+
+
+def test_shipped_models_reach_their_targets(shipped):
+    """On the first 500 test images (about 5,000 easy-VQA or 6,000 scenes questions)."""
+    name, test, models = shipped
+    overall, each = TARGETS[name]
+    for role, (model, ckpt) in models.items():
+        assert ckpt["data"] == name and ckpt["answers"] == test.answers
+        acc = vqa.evaluate(model, data.load(name, "test", vocab=ckpt["vocab"]), limit=500)
+        assert acc["overall"] >= overall, (role, acc)
+        assert min(acc[f] for f in test.families) >= each, (role, acc)
+
+
+def test_judge_was_trained_separately(shipped):
+    _, _, models = shipped
+    (loss, loss_ckpt), (judge, judge_ckpt) = models["loss"], models["judge"]
+    assert loss_ckpt["seed"] != judge_ckpt["seed"]
+    w_judge = dict(judge.named_parameters())           # parameters, not buffers such as the fixed cell grid
+    assert all(not torch.equal(w, w_judge[k]) for k, w in loss.named_parameters() if w.numel() > 1)
