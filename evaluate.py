@@ -200,13 +200,14 @@ def benchmark(name, codec_paths, limit):
         graphs = scenes.generate(len(test), "test")[1]
         methods.append(("scene graph (reference)", lambda: scene_graph(graphs)))
     rows = [("original (ceiling)", measure(identity(), judge, test, limit))]
+    rows[0][1].update(psnr=float("inf"), ssim=1.0, encode_per_s=float("nan"), decode_per_s=float("nan"))
     for label, make in methods:
         rows.append((label, measure(make(), judge, test, limit)))
         print(f"  {name}: {label}: {rows[-1][1]['bits']:.0f} bits, accuracy {100 * rows[-1][1]['acc']['overall']:.1f}%", flush=True)
     blind = vqa.Blind(len(test.vocab), len(test.answers))
     vqa.train(blind, datasets.load(name, "train", vocab=ckpt["vocab"]), 1, desc="question only")
     rows.append(("question only (floor)", measure(identity(), blind, test, limit)))
-    rows[-1][1].update(bits=0.0, psnr=float("nan"), ssim=float("nan"))
+    rows[-1][1].update(psnr=float("nan"), ssim=float("nan"), encode_per_s=float("nan"), decode_per_s=float("nan"))
     ceiling = rows[0][1]["acc"]
     for _, row in rows:
         row["retention"] = {f: row["acc"][f] / ceiling[f] for f in row["acc"]}
@@ -215,17 +216,22 @@ def benchmark(name, codec_paths, limit):
 
 # ---- the report: markdown and two pictures -------------------------------------------------------
 
-def markdown(results, limit):
+def number(v, fmt):
+    return "—" if math.isnan(v) else "∞" if math.isinf(v) else format(v, fmt)
+
+
+def markdown(results, argv):
     lines = [f"Machine: {platform.machine()}, {platform.system()}, {torch.get_num_threads()} threads; Python "
              f"{platform.python_version()}, torch {torch.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}.",
-             f"Command: `python evaluate.py{f' --limit {limit}' if limit else ''}`. Judge: `checkpoints/vqa-DATA-judge.pt`.", ""]
+             f"Command: `{' '.join(['python evaluate.py'] + argv)}`. Judge: `checkpoints/vqa-DATA-judge.pt`.", ""]
     for name, (rows, families) in results.items():
         lines += [f"### {name}", "", "| method | bits / image | accuracy | retention | " + " | ".join(families)
-                  + " | PSNR dB | SSIM | encode img/s | decode img/s |", "|---" * (9 + len(families)) + "|"]
+                  + " | PSNR dB | SSIM | encode img/s | decode img/s |", "|---" * (8 + len(families)) + "|"]
         for label, r in rows:
             lines.append(f"| {label} | {r['bits']:.0f} | {100 * r['acc']['overall']:.1f}% | {100 * r['retention']['overall']:.1f}% | "
                          + " | ".join(f"{100 * r['acc'][f]:.1f}%" for f in families)
-                         + f" | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['encode_per_s']:.0f} | {r['decode_per_s']:.0f} |")
+                         + f" | {number(r['psnr'], '.2f')} | {number(r['ssim'], '.3f')} | {number(r['encode_per_s'], '.0f')}"
+                         + f" | {number(r['decode_per_s'], '.0f')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -304,7 +310,7 @@ def main(argv=None):
     except (datasets.DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    report = markdown(results, args.limit)
+    report = markdown(results, sys.argv[1:] if argv is None else list(argv))
     datasets.write_atomic(out / "benchmark.md", report.encode())
     plot(results, out / "rate_accuracy.png")
     print(report)
