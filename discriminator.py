@@ -20,7 +20,7 @@ from vqa import QuestionEncoder
 
 
 class Discriminator(nn.Module):
-    def __init__(self, vocab_size=2, width=32, qdim=128):
+    def __init__(self, vocab_size=2, width=16, qdim=128):
         super().__init__()
         c = [3, width, 2 * width, 4 * width, 8 * width]
         layers = []

@@ -13,7 +13,10 @@ WebP at their smallest files and a few larger ones; the scene graph itself, code
 drawn again (scenes only: what the questions can ask about, in bits); the original images (the
 ceiling) and a question-only model (the floor).
 Columns: bits per file, the judge's accuracy (overall and per family), retention = accuracy ÷ the
-judge's accuracy on originals, PSNR, SSIM, and encode / decode images per second.
+judge's accuracy on originals, PSNR, SSIM, a realism score FD (the Fréchet distance between the
+judge CNN's features on originals and on decodes: 0 is indistinguishable), encode / decode images/s.
+The ablations easyvqa-256-no-adv and -no-vqa are codecs trained as easyvqa-256 but without the
+adversarial term or without the VQA-consistency terms, for the same minutes.
 """
 import argparse
 import io
@@ -36,7 +39,8 @@ import vqa
 from compress import compress, decompress, load_codec
 
 CKPT = Path(__file__).parent / "checkpoints"
-SHIPPED = {"easyvqa": (64, 256), "scenes": (128, 256)}
+SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-256", "easyvqa-256-no-adv", "easyvqa-256-no-vqa"],  # -no-*: ablations
+           "scenes": ["scenes-128", "scenes-256"]}
 
 
 # ---- image quality -------------------------------------------------------------------------------
@@ -58,6 +62,28 @@ def ssim(x_hat, x, sigma=1.5, size=11):
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
     return s.mean().item()
+
+
+def frechet_distance(a, b):
+    """Fréchet distance between Gaussians fitted to two sets of feature vectors a (N, D), b (M, D):
+    |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^1/2), the formula of FID (Heusel et al. 2017).
+    tr((S_a S_b)^1/2) is computed as tr((R S_b R)^1/2) with R = S_a^1/2: the same eigenvalues
+    (S_a S_b = R (R S_b R) R^-1), but a symmetric matrix, so eigvalsh is exact and stable."""
+    a, b = a.double(), b.double()
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    w, v = torch.linalg.eigh(cov_a)
+    root_a = v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    fd = ((a.mean(0) - b.mean(0)) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross
+    return max(fd.item(), 0.0)                                   # >= 0 in exact arithmetic
+
+
+def realism_features(judge, x):
+    """(B, 3, 64, 64) -> (B, 2C): the judge CNN's cell features, averaged and max-pooled over the cells.
+    The Fréchet distance between these on originals and on decodes is the realism score (an FID whose
+    feature network knows these images, where Inception would not)."""
+    f = judge.image_features(x)                                  # (B, 64 cells, C)
+    return torch.cat([f.mean(1), f.amax(1)], 1)
 
 
 # ---- methods: each turns images into files and back ---------------------------------------------
@@ -155,6 +181,7 @@ def measure(method, model, test, limit=None, batch_size=250):
     model.eval()
     right, total = torch.zeros(len(test.families)), torch.zeros(len(test.families))
     row = {"bits": 0.0, "psnr": 0.0, "ssim": 0.0, "encode_s": 0.0, "decode_s": 0.0}
+    feats, feats_original = [], []                               # for the Fréchet distance (judges only)
     n = min(limit or len(test), len(test))
     for idx in vqa.image_batches(n, batch_size):
         x = test.images(idx)
@@ -173,6 +200,10 @@ def measure(method, model, test, limit=None, batch_size=250):
         fam = test.family_of(idx)
         right += torch.zeros_like(right).index_add_(0, fam, hit)
         total += torch.bincount(fam, minlength=len(total)).float()
+        if hasattr(model, "image_features"):
+            feats.append(realism_features(model, x_hat))
+            feats_original.append(realism_features(model, x))
+    row["fd"] = frechet_distance(torch.cat(feats), torch.cat(feats_original)) if feats else float("nan")
     row["acc"] = {f: (right[k] / total[k]).item() for k, f in enumerate(test.families) if total[k] > 0}
     row["acc"]["overall"] = (right.sum() / total.sum()).item()
     row["encode_per_s"], row["decode_per_s"] = n / max(row.pop("encode_s"), 1e-9), n / max(row.pop("decode_s"), 1e-9)
@@ -226,11 +257,12 @@ def markdown(results, argv):
              f"Command: `{' '.join(['python evaluate.py'] + argv)}`. Judge: `checkpoints/vqa-DATA-judge.pt`.", ""]
     for name, (rows, families) in results.items():
         lines += [f"### {name}", "", "| method | bits / image | accuracy | retention | " + " | ".join(families)
-                  + " | PSNR dB | SSIM | encode img/s | decode img/s |", "|---" * (8 + len(families)) + "|"]
+                  + " | PSNR dB | SSIM | FD | encode img/s | decode img/s |", "|---" * (9 + len(families)) + "|"]
         for label, r in rows:
             lines.append(f"| {label} | {r['bits']:.0f} | {100 * r['acc']['overall']:.1f}% | {100 * r['retention']['overall']:.1f}% | "
                          + " | ".join(f"{100 * r['acc'][f]:.1f}%" for f in families)
-                         + f" | {number(r['psnr'], '.2f')} | {number(r['ssim'], '.3f')} | {number(r['encode_per_s'], '.0f')}"
+                         + f" | {number(r['psnr'], '.2f')} | {number(r['ssim'], '.3f')} | {number(r['fd'], '.2f')}"
+                         + f" | {number(r['encode_per_s'], '.0f')}"
                          + f" | {number(r['decode_per_s'], '.0f')} |")
         lines.append("")
     return "\n".join(lines)
@@ -268,26 +300,28 @@ def plot(results, path, width=480, height=360):
     img.save(path)
 
 
-def samples(name, codec_paths, path, count=8):
-    """Originals over decodes from each method at comparable bits, with the file bits under each image."""
+def samples(name, codec_paths, count=8):
+    """A picture: originals over decodes from each method at comparable bits, the file bits under each."""
     test = datasets.load(name, "test")
     x = test.images(torch.arange(count))
     methods = [(Path(p).stem, ours(load_codec(p))) for p in codec_paths]
-    methods += [("thumbnail 4x4", thumbnail(4, 5)), ("JPEG q1", pillow("JPEG", 1)), ("WebP q0", pillow("WEBP", 0))]
+    methods += [("thumbnail 2x2", thumbnail(2, 5)), ("thumbnail 4x4", thumbnail(4, 5)), ("WebP q0", pillow("WEBP", 0)),
+                ("JPEG q1", pillow("JPEG", 1))]
     cell = 72
-    img = Image.new("RGB", (110 + count * cell, (1 + len(methods)) * (cell + 12)), "white")
+    img = Image.new("RGB", (150 + count * cell, 20 + (1 + len(methods)) * (cell + 12)), "white")
     draw = ImageDraw.Draw(img)
+    draw.text((4, 4), f"{name} test images", fill="black")
     for r, (label, (encode, decode)) in enumerate([("original", (None, None))] + methods):
         files = encode(x, torch.arange(count)) if encode else None
         x_hat = decode(files) if encode else x
-        y = r * (cell + 12)
+        y = 20 + r * (cell + 12)
         draw.text((4, y + 28), label, fill="black")
         for c in range(count):
             tile = Image.fromarray((x_hat[c].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8))
-            img.paste(tile, (110 + c * cell, y + 2))
+            img.paste(tile, (150 + c * cell, y + 2))
             if files:
-                draw.text((110 + c * cell, y + 66), f"{8 * len(files[c])} bits", fill="black")
-    img.save(path)
+                draw.text((150 + c * cell, y + 66), f"{8 * len(files[c])} bits", fill="black")
+    return img
 
 
 def main(argv=None):
@@ -300,21 +334,25 @@ def main(argv=None):
     start = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results, pictures = {}, []
     try:
         for name in args.data or list(SHIPPED):
             paths = [c for c in args.codec or [] if torch.load(c, weights_only=True).get("data") == name] \
-                if args.codec else [CKPT / f"{name}-{b}.pt" for b in SHIPPED[name]]
+                if args.codec else [CKPT / f"{stem}.pt" for stem in SHIPPED[name]]
             results[name] = benchmark(name, [p for p in paths if Path(p).exists()], args.limit)
-            samples(name, [p for p in paths if Path(p).exists()], out / f"samples_{name}.png")
+            pictures.append(samples(name, [p for p in paths if Path(p).exists()]))
     except (datasets.DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     report = markdown(results, sys.argv[1:] if argv is None else list(argv))
     datasets.write_atomic(out / "benchmark.md", report.encode())
     plot(results, out / "rate_accuracy.png")
+    sheet = Image.new("RGB", (max(p.width for p in pictures), sum(p.height for p in pictures)), "white")
+    for i, p in enumerate(pictures):
+        sheet.paste(p, (0, sum(q.height for q in pictures[:i])))
+    sheet.save(out / "samples.png")
     print(report)
-    print(f"wrote {out}/benchmark.md, rate_accuracy.png, samples_*.png in {(time.time() - start) / 60:.1f} minutes")
+    print(f"wrote {out}/benchmark.md, rate_accuracy.png, samples.png in {(time.time() - start) / 60:.1f} minutes")
 
 
 if __name__ == "__main__":

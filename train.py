@@ -38,8 +38,9 @@ defaults = dict(
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
     width=16,           # encoder / decoder channels
     context=2,          # the bit model conditions each bit on this many previous bits
-    steps=4000,
-    batch=32,           # images per step; each brings its ~10 questions
+    steps=6000,         # stop here or at --minutes, whichever comes first
+    batch=32,           # images per step
+    questions=4,        # questions per image in a step (a random subset: the VQA hops cost per question)
     lr=1e-3,            # encoder, decoder, bit model
     lr_d=4e-4,          # discriminator
     w_mse=5.0,          # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
@@ -48,13 +49,14 @@ defaults = dict(
     w_adv=0.02,         # generator's hinge loss
     w_rate=0.01,        # bits per image (as a fraction of --bits): trains the bit model that codes them
     warmup=300,         # first steps without the binarizer: the decoder learns to read the code before the noise
+    decay=0.3,          # learning rates fall linearly to 0 over this last fraction of the run (steps or minutes)
     eval_every=250,
     out="",             # default runs/DATA-BITS
     vqa="",             # frozen VQA loss model; default checkpoints/vqa-DATA-loss.pt, else trained here
     judge="",           # default checkpoints/vqa-DATA-judge.pt
     seed=0,
     device="auto",      # auto | cpu | cuda | mps
-    minutes=0.0,        # stop cleanly after this wall-clock budget (0: no budget)
+    minutes=20.0,       # stop cleanly after this wall-clock budget (0: no budget)
     resume=False,       # continue OUT/ckpt.pt: same step, same optimiser state
     dry_run=False,      # one small batch, for tests
 )
@@ -172,6 +174,8 @@ def evaluate():
 if master:
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
+    if not args.resume:
+        (out / "metrics.jsonl").unlink(missing_ok=True)  # a new run starts a new log
     print(f"{args.data}: {len(train_data)} images, {args.bits} bits, device {device}, {world} process(es), "
           f"{torch.get_num_threads()} threads; writing {out}/")
 start = time.time()
@@ -180,7 +184,13 @@ stats = {}
 while True:
     idx = torch.randint(len(train_data), (args.batch,))
     x = train_data.images(idx).to(device)
-    qi, tokens, answers = [t.to(device) for t in train_data.questions_of(idx)]
+    qi, tokens, _ = train_data.questions_of(idx)
+    keep = torch.randperm(len(qi))[: args.questions * args.batch]     # (Q,) a subset of the questions
+    qi, tokens = qi[keep].to(device), tokens[keep].to(device)
+    progress = max(step / args.steps, (time.time() - start) / (60 * args.minutes) if args.minutes else 0)
+    for opt, lr in ((opt_g, args.lr), (opt_d, args.lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, (1 - progress) / args.decay)
 
     with autocast:
         out_g = codec(x, soft=step < args.warmup)
@@ -199,7 +209,7 @@ while True:
     # (2) Update the codec: distortion, VQA consistency, adversarial, rate
     terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_32"].float(), F.avg_pool2d(x, 2))}
     with autocast:
-        if questions:
+        if questions and (args.w_kl or args.w_feat):     # both 0: the no-VQA ablation, which skips the cost
             with torch.no_grad():
                 f_real = vqa_model.image_features(x)
                 p_real = vqa_model.answer(f_real, qi, tokens).float().softmax(1)

@@ -39,6 +39,30 @@ def test_ssim_matches_a_direct_implementation():
     assert abs(evaluate.ssim(x, x) - 1) < 1e-6
 
 
+def frechet_by_hand(a, b):
+    """The same distance the way FID code usually writes it: tr((S_a S_b)^1/2) from the eigenvalues of the
+    (non-symmetric) product S_a S_b, which are real and >= 0 for covariance matrices."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    cross = np.sqrt(np.clip(np.linalg.eigvals(cov_a @ cov_b).real, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+
+
+def test_frechet_distance_matches_a_direct_implementation_and_a_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6))
+    b = 0.5 * rng.standard_normal((400, 6)) @ rng.standard_normal((6, 6)) + 1
+    got = evaluate.frechet_distance(torch.tensor(a), torch.tensor(b))
+    assert abs(got - frechet_by_hand(a, b)) < 1e-6 * max(1, got)
+    assert abs(evaluate.frechet_distance(torch.tensor(a), torch.tensor(a))) < 1e-6
+    # diagonal covariances: the distance is |mu_a - mu_b|^2 + sum of (sigma_a - sigma_b)^2
+    z = rng.standard_normal((20000, 3))
+    z = (z - z.mean(0)) / z.std(0, ddof=1)
+    x, y = z * [1.0, 2.0, 3.0], z[:, [1, 2, 0]] * [2.0, 2.0, 1.0] + [1.0, 0.0, 0.0]
+    expected = 1.0 + (1 - 2) ** 2 + (2 - 2) ** 2 + (3 - 1) ** 2
+    assert abs(evaluate.frechet_distance(torch.tensor(x), torch.tensor(y)) - expected) < 0.05
+
+
 def test_psnr_of_a_known_error():
     x = torch.full((2, 3, 8, 8), 0.5)
     assert abs(evaluate.psnr(x + 0.1, x) - 20.0) < 1e-4
@@ -80,4 +104,6 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     for row in ("ours, codec", "thumbnail 4×4", "JPEG q1", "WebP q0", "original (ceiling)", "question only (floor)"):
         assert row in report
     assert "| ours, codec | 88 |" in report                              # 64 coded bits + 3-byte header, exactly
-    assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples_easyvqa.png").exists()
+    original = next(line for line in report.splitlines() if line.startswith("| original"))
+    assert "| FD |" in report and "| 0.00 |" in original                # originals against themselves
+    assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples.png").exists()
