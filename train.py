@@ -9,7 +9,9 @@ Each step has two updates, as in PyTorch's DCGAN example:
   (1) D on (original, question) versus (decoded.detach(), question), hinge loss;
   (2) encoder + decoder + bit model on MSE distortion, VQA consistency (a frozen VQA model's answers
       and cell features on the decoded image versus the original), the adversarial loss and the rate.
-The frozen VQA model is never trained on decoded images. A second VQA model, trained separately,
+The learning rates are constant, then fall linearly to 0 over the last 30% of the run, counted in
+steps or in minutes (--minutes), whichever is further along. The frozen VQA model is never trained
+on decoded images. A second VQA model, trained separately,
 judges the decodes: the codec can learn to fool the model it trains against, so watch the judge.
 """
 import argparse
@@ -133,7 +135,7 @@ codec = Codec(**model_args).to(device)
 disc = Discriminator(len(train_data.vocab) if questions else 2).to(device)
 opt_g = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
 opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.9))
-step = 0
+step, minutes_done = 0, 0.0
 if args.resume:
     if not (out / "ckpt.pt").exists():
         fail(f"{out / 'ckpt.pt'}: nothing to resume")
@@ -142,7 +144,7 @@ if args.resume:
     disc.load_state_dict(ckpt["disc"])
     opt_g.load_state_dict(ckpt["opt_g"])
     opt_d.load_state_dict(ckpt["opt_d"])
-    step = ckpt["step"]
+    step, minutes_done = ckpt["step"], ckpt["minutes"]
     torch.manual_seed(args.seed + rank + 1000 * step)  # fresh batches, not a replay of the first ones
 raw_codec, raw_disc = codec, disc                    # DDP wraps them; checkpoints hold the raw modules
 if ddp:
@@ -178,7 +180,7 @@ if master:
         (out / "metrics.jsonl").unlink(missing_ok=True)  # a new run starts a new log
     print(f"{args.data}: {len(train_data)} images, {args.bits} bits, device {device}, {world} process(es), "
           f"{torch.get_num_threads()} threads; writing {out}/")
-start = time.time()
+start = time.time() - 60 * minutes_done             # a resumed run keeps its clock: budget and LR schedule go on
 bar = tqdm(total=args.steps, initial=step, disable=not master, dynamic_ncols=True)
 stats = {}
 while True:
@@ -246,7 +248,8 @@ while True:
         state = {"model_args": model_args, "codec": raw_codec.state_dict(), "data": args.data}
         vqa.save_checkpoint(state, out / "codec.pt")                 # what compress.py needs
         vqa.save_checkpoint({**state, "disc": raw_disc.state_dict(), "opt_g": opt_g.state_dict(),
-                               "opt_d": opt_d.state_dict(), "step": step, "args": vars(args)}, out / "ckpt.pt")
+                               "opt_d": opt_d.state_dict(), "step": step, "minutes": record["minutes"],
+                               "args": vars(args)}, out / "ckpt.pt")
         bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()))
     if ddp:                                          # every process stops at the same step
         flag = torch.tensor([float(done)], device=device)

@@ -50,6 +50,9 @@ def test_resume_continues_from_the_saved_step_and_optimiser(tmp_path):
     after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     assert before["step"] == 2 and after["step"] == 4
     assert after["opt_g"]["state"][0]["step"].item() == 4          # Adam's counter went on from 2
+    assert after["minutes"] >= before["minutes"]                     # and the clock the budget counts
+    # the last step (step 3 of 4) ran at lr × (1 - 3/4) / 0.3: the linear decay over the last 30%
+    assert after["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * (1 - 3 / 4) / 0.3)
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4]
 
