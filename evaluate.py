@@ -273,7 +273,7 @@ def plot(results, path, width=480, height=360):
     img = Image.new("RGB", (width * len(results), height), "white")
     draw = ImageDraw.Draw(img)
     colours = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200), "WebP": (30, 150, 60),
-               "scene": (150, 60, 170)}
+               "scene": (150, 60, 170), "ablation": (230, 140, 20)}
     lo, hi = math.log10(16), math.log10(20000)
     for p, (name, (rows, _)) in enumerate(results.items()):
         ox, left, right, top, bottom = p * width, p * width + 50, p * width + width - 15, 30, height - 40
@@ -287,14 +287,21 @@ def plot(results, path, width=480, height=360):
         for a in (0, 0.25, 0.5, 0.75, 1.0):
             draw.line([left - 4, sy(a), left, sy(a)], fill="black")
             draw.text((ox + 15, sy(a) - 6), f"{a:.2f}", fill="black")
+        curves = {}                                                      # method -> [(bits, accuracy)]
         for label, r in rows:
             acc = r["acc"]["overall"]
             if label.startswith(("original", "question")):
                 draw.line([left, sy(acc), right, sy(acc)], fill=(160, 160, 160))
                 draw.text((left + 4, sy(acc) - 12), label, fill=(100, 100, 100))
                 continue
-            key = next(k for k in colours if label.startswith(k))
-            draw.ellipse([sx(r["bits"]) - 3, sy(acc) - 3, sx(r["bits"]) + 3, sy(acc) + 3], fill=colours[key])
+            key = "ablation" if "-no-" in label else next(k for k in colours if label.startswith(k))
+            curves.setdefault(key, []).append((r["bits"], acc))
+        for key, points in curves.items():
+            points.sort()
+            if key not in ("ablation", "scene") and len(points) > 1:
+                draw.line([(sx(b), sy(a)) for b, a in points], fill=colours[key], width=2)
+            for b, a in points:
+                draw.ellipse([sx(b) - 3, sy(a) - 3, sx(b) + 3, sy(a) + 3], fill=colours[key])
         for i, (key, c) in enumerate(colours.items()):
             draw.text((right - 70, bottom - 14 * (i + 1)), key, fill=c)
     img.save(path)
