@@ -19,7 +19,7 @@ import vqa
 from compress import load_codec
 
 CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
-FLOORS = {"easyvqa-256": 0.95, "easyvqa-64": 0.88, "scenes-256": 0.55, "scenes-128": 0.55,
+FLOORS = {"easyvqa-256": 0.95, "easyvqa-64": 0.88, "scenes-256": 0.72, "scenes-128": 0.62,
           "easyvqa-256-no-adv": 0.97, "easyvqa-256-no-vqa": 0.945}     # the ablations of issue 5
 THUMBNAIL = {64: (2, 5), 128: (3, 4), 256: (4, 5)}      # the k×k, b-bit thumbnail at or under each budget
 
