@@ -273,7 +273,7 @@ def plot(results, path, width=480, height=360):
     img = Image.new("RGB", (width * len(results), height), "white")
     draw = ImageDraw.Draw(img)
     colours = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200), "WebP": (30, 150, 60),
-               "scene": (150, 60, 170), "ablation": (230, 140, 20)}
+               "scene graph": (150, 60, 170), "ours, ablated": (230, 140, 20)}
     lo, hi = math.log10(16), math.log10(20000)
     for p, (name, (rows, _)) in enumerate(results.items()):
         ox, left, right, top, bottom = p * width, p * width + 50, p * width + width - 15, 30, height - 40
@@ -294,16 +294,16 @@ def plot(results, path, width=480, height=360):
                 draw.line([left, sy(acc), right, sy(acc)], fill=(160, 160, 160))
                 draw.text((left + 4, sy(acc) - 12), label, fill=(100, 100, 100))
                 continue
-            key = "ablation" if "-no-" in label else next(k for k in colours if label.startswith(k))
+            key = "ours, ablated" if "-no-" in label else next(k for k in colours if label.startswith(k))
             curves.setdefault(key, []).append((r["bits"], acc))
         for key, points in curves.items():
             points.sort()
-            if key not in ("ablation", "scene") and len(points) > 1:
+            if key not in ("ours, ablated", "scene graph") and len(points) > 1:
                 draw.line([(sx(b), sy(a)) for b, a in points], fill=colours[key], width=2)
             for b, a in points:
                 draw.ellipse([sx(b) - 3, sy(a) - 3, sx(b) + 3, sy(a) + 3], fill=colours[key])
         for i, (key, c) in enumerate(colours.items()):
-            draw.text((right - 70, bottom - 14 * (i + 1)), key, fill=c)
+            draw.text((right - 85, bottom - 14 * (i + 1)), key, fill=c)
     img.save(path)
 
 
