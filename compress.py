@@ -35,10 +35,10 @@ DEFAULT_MODEL = Path(__file__).parent / "checkpoints" / "easyvqa-256.pt"
 class Codec(nn.Module):
     """Encoder g_a, binarizer, decoder g_s and the bit model, as trained together by train.py."""
 
-    def __init__(self, bits=256, width=16, context=2):
+    def __init__(self, bits=256, width=16, context=2, code="global"):
         super().__init__()
         self.bits = bits
-        self.g_a, self.g_s = Encoder(bits, width), Decoder(bits, width)
+        self.g_a, self.g_s = Encoder(bits, width, code), Decoder(bits, width, code)
         self.bit_model = BitModel(bits, context)
 
     def forward(self, x, soft=False):

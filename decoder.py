@@ -1,11 +1,15 @@
 """The decoder g_s, the GAN generator: bits (B, n) in {-1, +1} -> an image in [0, 1] at any size.
 
-    bits -> Linear -> (4w, 4, 4) -> three ×2 up-blocks -> features (w, 32, 32)
+    bits -> (4w, 4, 4) -> three ×2 up-blocks -> features (w, 32, 32)
          -> resize the features to the output size -> a per-pixel MLP (1×1 convs) -> RGB
 
 The last step makes one bitstream decode at several resolutions (32, 64, 128 …): the features are a
 continuous map, and the per-pixel MLP turns each interpolated feature vector into a colour, so edges
 stay sharp where a plain upsampling of a 64×64 picture would blur them. Training sees 64 and 32.
+
+The first step reads the code as the encoder laid it out (encoder.py): "global" with a linear layer
+from all bits to all 4×4 cells; "grid" as a (bits/16, 4, 4) map, with a 3×3 convolution so that
+each cell also reads its neighbours' bits (an object on a cell border is described by both).
 """
 import torch
 import torch.nn as nn
@@ -27,16 +31,22 @@ class UpBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, bits=256, width=16):
+    def __init__(self, bits=256, width=16, code="global"):
         super().__init__()
-        self.width = width
-        self.fc = nn.Linear(bits, 4 * width * 4 * 4)
+        self.width, self.code = width, code
+        if code == "global":
+            self.fc = nn.Linear(bits, 4 * width * 4 * 4)
+        else:
+            self.fc = nn.Conv2d(bits // 16, 4 * width, 3, padding=1)
         self.ups = nn.Sequential(UpBlock(4 * width, 4 * width), UpBlock(4 * width, 2 * width),
                                  UpBlock(2 * width, width))               # 4 -> 8 -> 16 -> 32
         self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
 
     def features(self, b):                               # (B, bits) -> (B, w, 32, 32)
-        f = F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4)
+        if self.code == "global":
+            f = F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4)
+        else:
+            f = F.silu(self.fc(b.view(len(b), -1, 4, 4)))                # (B, bits/16, 4, 4) -> (B, 4w, 4, 4)
         # channels-last memory: the 1×1 convs and the bilinear resize run 2-5× faster on a CPU this way
         return self.ups(f.contiguous(memory_format=torch.channels_last))
 

@@ -1,24 +1,50 @@
 """The encoder g_a: a 64×64 image -> `bits` values in (-1, 1), one per bit of the code.
 
-A global code suits a budget of a few hundred bits: four stride-2 convolutions shrink the image to
-4×4, and one linear layer maps everything to `bits` numbers. (A spatial grid of code channels, as
-in Toderici et al. or Li et al., spends thousands of bits on a 64×64 image.) The tanh keeps every
-value in (-1, 1), which the binarizer reads as the probability of a +1.
+Four stride-2 convolutions shrink the image to a 4×4 map of features; the last layer turns the map
+into `bits` numbers, laid out in one of two ways (the model argument `code`):
+
+    "global": one linear layer from all 4×4 cells to all the bits. Any bit may describe anything
+              anywhere, so the network has to learn, for each cell apart, what to send about it.
+    "grid":   a 1×1 convolution gives each of the 4×4 cells bits/16 bits of its own (16 at 256 bits),
+              with the same weights in every cell: what an object looks like is bound to where it
+              is by construction, and what is learned in one cell holds in all. On scenes (1-6
+              objects) it learns much faster: the README compares the two.
+
+A grid as in Toderici et al. or Li et al. has 16×16 cells or more, thousands of bits for a 64×64
+image; 4×4 cells fit a few hundred. The "grid" encoder also has no GroupNorm: normalising each
+image's channels over the whole picture removes its mean colour (the background's tint) and the
+contrast of a lone object, which the decoder then has to guess. "global" keeps the GroupNorm it was
+trained with for the shipped easy-VQA codecs. The tanh keeps every value in (-1, 1), which the
+binarizer reads as the probability of a +1.
 """
 import torch.nn as nn
 
+CODES = ("global", "grid")
+
 
 class Encoder(nn.Module):
-    def __init__(self, bits=256, width=16):
+    def __init__(self, bits=256, width=16, code="global"):
         super().__init__()
+        if code not in CODES:
+            raise ValueError(f"code must be one of {', '.join(CODES)}, not {code!r}")
         if not 16 <= bits <= 1024:
             raise ValueError(f"bits must be in 16…1024, not {bits}")
+        if code == "grid" and bits % 16:
+            raise ValueError(f"bits must be a multiple of 16 for the grid code (4×4 cells), not {bits}")
+        self.code = code
         c = [3, width, 2 * width, 4 * width, 4 * width]
         layers = []
         for cin, cout in zip(c, c[1:]):                 # 64 -> 32 -> 16 -> 8 -> 4
-            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.GroupNorm(8, cout), nn.SiLU()]
+            norm = [nn.GroupNorm(8, cout)] if code == "global" else []
+            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), *norm, nn.SiLU()]
         self.convs = nn.Sequential(*layers)
-        self.fc = nn.Linear(4 * width * 4 * 4, bits)
+        if code == "global":
+            self.fc = nn.Linear(4 * width * 4 * 4, bits)
+        else:                                            # a 1×1 convolution: one linear layer per cell
+            self.fc = nn.Conv2d(4 * width, bits // 16, 1)
 
     def forward(self, x):                                # (B, 3, 64, 64) in [0, 1] -> (B, bits) in (-1, 1)
-        return self.fc(self.convs(x - 0.5).flatten(1)).tanh()
+        f = self.convs(x - 0.5)                          # (B, 4w, 4, 4)
+        if self.code == "global":
+            return self.fc(f.flatten(1)).tanh()
+        return self.fc(f).flatten(1).tanh()              # (B, bits/16, 4, 4) -> (B, bits): channel-major

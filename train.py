@@ -1,7 +1,7 @@
 """Train the codec: encoder, binarizer, decoder (the GAN generator) and bit model, in one loop.
 
     python train.py --bits 256                                  # easy-VQA
-    python train.py --data scenes --bits 256 --minutes 20
+    python train.py --data scenes --bits 256 --code grid
     python train.py --data path/to/photos --bits 512            # no questions: MSE + GAN + rate
     torchrun --nproc_per_node=2 train.py --bits 256             # DistributedDataParallel
 
@@ -40,6 +40,7 @@ defaults = dict(
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
     width=16,           # encoder / decoder channels
     context=2,          # the bit model conditions each bit on this many previous bits
+    code="global",      # global | grid: how the encoder lays out the bits (encoder.py); grid for scenes
     steps=7500,         # stop here or at --minutes, whichever comes first
     batch=32,           # images per step
     questions=4,        # questions per image in a step (a random subset: the VQA hops cost per question)
@@ -130,8 +131,11 @@ val_x = val_data.images(val_idx).to(device)          # a fixed batch: samples co
 val_q = [t.to(device) for t in val_data.questions_of(val_idx)]
 
 # ---- models and optimisers -----------------------------------------------------------------------
-model_args = dict(bits=args.bits, width=args.width, context=args.context)
-codec = Codec(**model_args).to(device)
+model_args = dict(bits=args.bits, width=args.width, context=args.context, code=args.code)
+try:
+    codec = Codec(**model_args).to(device)
+except ValueError as e:                              # --bits out of range, an unknown --code
+    fail(e)
 disc = Discriminator(len(train_data.vocab) if questions else 2).to(device)
 opt_g = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
 opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.9))

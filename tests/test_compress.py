@@ -19,10 +19,10 @@ from compress import Codec
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def save_codec(path, seed, bits=256):
+def save_codec(path, seed, bits=256, code="global"):
     torch.manual_seed(seed)
-    model = Codec(bits=bits, width=8)
-    torch.save({"model_args": {"bits": bits, "width": 8, "context": 2}, "codec": model.state_dict()}, path)
+    model_args = {"bits": bits, "width": 8, "context": 2, "code": code}
+    torch.save({"model_args": model_args, "codec": Codec(**model_args).state_dict()}, path)
     return compress.load_codec(path)
 
 
@@ -60,6 +60,21 @@ def test_api_round_trip_is_exact_and_multires(ckpt):
         assert x_hat.shape == (6, 3, size, size) and 0 <= x_hat.min() and x_hat.max() <= 1
     ref = model.g_s(torch.tensor(bits).float() * 2 - 1).clamp(0, 1)
     assert torch.allclose(compress.decompress(model, out["strings"], out["n"])["x_hat"], ref)
+
+
+def test_grid_code_round_trip_and_each_cell_sees_only_its_neighbourhood(tmp_path):
+    model = save_codec(tmp_path / "grid.pt", seed=1, bits=128, code="grid")
+    x = torch.rand(3, 3, 64, 64)
+    out = compress.compress(model, x)
+    assert compress.decompress(model, out["strings"], out["n"])["x_hat"].shape == (3, 3, 64, 64)
+    # the code is (bits/16 channels, 4, 4 cells), flattened channel-major; the encoder's receptive
+    # field is 31 pixels, so new pixels in the top-left 8×8 corner reach the cells around (0, 0) only
+    x2 = x.clone()
+    x2[:, :, :8, :8] = torch.rand(3, 3, 8, 8)
+    with torch.no_grad():
+        moved = (model.g_a(x2) - model.g_a(x)).abs().view(3, 8, 4, 4).amax(dim=(0, 1))   # (4, 4) per cell
+    assert moved[0, 0] > 0
+    assert moved[2:, :].max() == 0 and moved[:, 2:].max() == 0, moved
 
 
 def test_cli_file_and_folder(ckpt, photo, tmp_path, capsys):

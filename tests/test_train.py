@@ -30,14 +30,16 @@ def photos(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("source", ["easyvqa", "scenes", "folder"])
-def test_dry_run_writes_a_codec_that_compress_can_load(source, photos, tmp_path):
+@pytest.mark.parametrize("source, code", [("easyvqa", "global"), ("scenes", "global"), ("scenes", "grid"),
+                                          ("folder", "global")])
+def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp_path):
     data = str(photos) if source == "folder" else source
-    train("--data", data, "--bits", 64, "--dry_run", "--out", tmp_path)
+    train("--data", data, "--bits", 64, "--code", code, "--dry_run", "--out", tmp_path)
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["step"] == 1 and metrics[-1]["bits"] <= 3 * 8 + 64 + 8
     assert list((tmp_path / "samples").glob("*.png"))
     model = compress.load_codec(tmp_path / "codec.pt")
+    assert model.g_a.code == code
     out = compress.compress(model, torch.rand(2, 3, 64, 64))
     assert compress.decompress(model, out["strings"], out["n"])["x_hat"].shape == (2, 3, 64, 64)
 
@@ -63,7 +65,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 3
 
 
-def test_bad_data_is_one_line_and_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "train.py", "--data", str(tmp_path / "nowhere"), "--dry_run"],
+@pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"), (("--code", "grid", "--bits", 100), "multiple of 16")])
+def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path):
+    r = subprocess.run([sys.executable, "train.py", *map(str, bad), "--dry_run", "--out", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "nowhere" in r.stderr
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and word in r.stderr, r.stderr
