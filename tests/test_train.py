@@ -65,7 +65,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 3
 
 
-@pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"), (("--code", "grid", "--bits", 100), "multiple of 16")])
+@pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"),
+                                       (("--code", "grid", "--bits", 100), "multiple of 16")])
 def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path):
     r = subprocess.run([sys.executable, "train.py", *map(str, bad), "--dry_run", "--out", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True)
