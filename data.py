@@ -74,9 +74,17 @@ class VQAData:
         qi = torch.cat([torch.full((len(r),), b) for b, r in enumerate(rows)]).long()
         return qi, torch.cat(rows).long()
 
-    def questions_of(self, idx):
-        """All questions about images idx (B,): (position in idx, tokens (Q, L), answers (Q,))."""
+    def questions_of(self, idx, per_image=None):
+        """The questions about images idx (B,): (position in idx, tokens (Q, L), answers (Q,)).
+        All of them, or `per_image` random ones of each image (all it has, if it has fewer)."""
         qi, rows = self.rows_of(idx)
+        if per_image is not None:
+            shuffled = torch.randperm(len(qi))
+            shuffled = shuffled[torch.argsort(qi[shuffled], stable=True)]   # by image, random within one
+            grouped = qi[shuffled]
+            rank = torch.arange(len(qi)) - torch.searchsorted(grouped, grouped)   # place within its image
+            keep = shuffled[rank < per_image].sort().values
+            qi, rows = qi[keep], rows[keep]
         return qi, self.q_tokens[rows], self.q_answer[rows]
 
     def family_of(self, idx):

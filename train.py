@@ -190,13 +190,12 @@ stats = {}
 while True:
     idx = torch.randint(len(train_data), (args.batch,))
     x = train_data.images(idx).to(device)
-    qi, tokens, _ = train_data.questions_of(idx)
-    keep = torch.randperm(len(qi))[: args.questions * args.batch]     # (Q,) a subset of the questions
-    qi, tokens = qi[keep].to(device), tokens[keep].to(device)
+    qi, tokens, _ = train_data.questions_of(idx, per_image=args.questions)   # (Q,), (Q, L)
+    qi, tokens = qi.to(device), tokens.to(device)
     progress = max(step / args.steps, (time.time() - start) / (60 * args.minutes) if args.minutes else 0)
     for opt, lr in ((opt_g, args.lr), (opt_d, args.lr_d)):
         for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, (1 - progress) / args.decay)
+            group["lr"] = lr * min(1.0, max(0.0, 1 - progress) / args.decay)   # past the budget: 0
 
     with autocast:
         out_g = codec(x, soft=step < args.warmup)
