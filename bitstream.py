@@ -13,7 +13,7 @@ The coder follows Witten, Neal & Cleary (1987) in the layout of Nayuki's referen
 one base class owns the interval update; the encoder and the decoder differ only in what they do
 when a leading bit settles (`shift`) and when the interval straddles the middle (`underflow`).
 
-The file is a 3-byte header, then the payload:
+The file is a HEADER_BYTES = 3 byte header, then the payload:
     byte 0   magic (high 4 bits: 1010) and container version (low 4 bits)
     byte 1   fingerprint of the model whose probabilities coded the payload
     byte 2   number of coded bits ÷ 8
@@ -31,6 +31,7 @@ MASK = FULL - 1                 #   1111…1111
 HALF = FULL >> 1                #   1000…0000
 QUARTER = HALF >> 1             #   0100…0000
 MAGIC, VERSION = 0xA, 1
+HEADER_BYTES = 3
 
 
 class FormatError(ValueError):
@@ -72,7 +73,7 @@ class ArithmeticCoder:
         self.low, self.high = low, high
 
 
-class Encoder(ArithmeticCoder):
+class ArithmeticEncoder(ArithmeticCoder):
     def __init__(self):
         super().__init__()
         self.out, self.pending = [], 0               # pending: underflow bits owed after the next shift
@@ -95,7 +96,7 @@ class Encoder(ArithmeticCoder):
         return self.out
 
 
-class Decoder(ArithmeticCoder):
+class ArithmeticDecoder(ArithmeticCoder):
     def __init__(self, bits):
         super().__init__()
         self.read = itertools.chain(bits, itertools.repeat(0)).__next__    # zeros past the end
@@ -131,7 +132,7 @@ def context_mask(freqs):
 
 def encode(bits, freqs):
     """bits: n values 0/1; freqs: n rows of 2^k integer probabilities of a 1 (see the top)."""
-    enc, ctx, mask = Encoder(), 0, context_mask(freqs)
+    enc, ctx, mask = ArithmeticEncoder(), 0, context_mask(freqs)
     for row, bit in zip(freqs, bits, strict=True):
         enc.update(row[ctx], bit)
         ctx = ((ctx << 1) | bit) & mask
@@ -140,7 +141,7 @@ def encode(bits, freqs):
 
 def decode(data, n, freqs):
     """Inverse of encode. Raises FormatError when `data` is not exactly what encode would write."""
-    dec, ctx, mask = Decoder(unpack_bits(data)), 0, context_mask(freqs)
+    dec, ctx, mask = ArithmeticDecoder(unpack_bits(data)), 0, context_mask(freqs)
     bits = []
     for row in freqs[:n]:
         bits.append(dec.next_bit(row[ctx]))
@@ -234,7 +235,11 @@ def decode_batch(payloads, n, freqs):
     B = len(payloads)
     table, mask = np.asarray(freqs, dtype=np.uint64)[:n].reshape(n, -1), context_mask(freqs)
     # every 56-bit window of each payload that starts on a byte: reading t bits at bit position pos
-    # takes window pos // 8. Past the end the payload reads as zeros, as in Decoder.
+    # takes window pos // 8, which holds them while (pos % 8) + t <= 56, so for any t <= 49. Past the
+    # end the payload reads as zeros, as in ArithmeticDecoder. The first read takes 32 bits. Each later
+    # one takes the k settled and u underflow bits of one step, and k + u <= PRECISION + 2 = 14: the
+    # interval is wider than QUARTER before a step (the invariants), so the part kept is at least
+    # QUARTER >> PRECISION = 2^18 wide, and each shifted-out bit doubles it, up to at most 2^32.
     width = max(map(len, payloads), default=0) + 8
     raw = np.zeros((B, width + 7), np.uint8)
     for b, data in enumerate(payloads):
@@ -260,6 +265,7 @@ def decode_batch(payloads, n, freqs):
         ctx = ((ctx << 1) | one) & mask
         bits[:, i] = one
         low, high, k, u = renormalize(low, high)
+        assert np.all(k + u <= PRECISION + 2), "a step shifts at most PRECISION + 2 bits (see read)"
         written += np.where(k > 0, k + pending, 0)                    # what the encoder wrote here
         pending = np.where(k > 0, 0, pending) + u
         w = read(pos, k + u)                                          # k settled bits, then u underflow bits
@@ -288,19 +294,21 @@ def unpack_bits(data):
 # ---- the container -----------------------------------------------------------------------------
 
 def write_container(payload, n, fingerprint):
+    """The header (magic and version, fingerprint, n / 8), then the payload: the bytes of a .bin file."""
     if n % 8 or not 0 < n // 8 < 256:
         raise ValueError(f"the container holds 8 to 2040 coded bits in steps of 8, not {n}")
     return bytes([(MAGIC << 4) | VERSION, fingerprint & 0xFF, n // 8]) + payload
 
 
-def read_container(blob, fingerprint):
-    """-> (payload, n). FormatError names what is wrong with a file that isn't ours."""
-    if len(blob) < 3 or blob[0] >> 4 != MAGIC:
+def read_container(blob, n, fingerprint):
+    """The payload of a file made by the model with this fingerprint, which codes n bits per image.
+    FormatError names what is wrong with a file that isn't ours, isn't that model's, or is damaged."""
+    if len(blob) < HEADER_BYTES or blob[0] >> 4 != MAGIC:
         raise FormatError("not a compressed image (bad magic)")
     if blob[0] & 0xF != VERSION:
         raise FormatError(f"container version {blob[0] & 0xF}, this program reads version {VERSION}")
     if blob[1] != fingerprint & 0xFF:
         raise FormatError(f"made by another model (fingerprint {blob[1]:02x}, this model is {fingerprint & 0xFF:02x})")
-    if blob[2] == 0:
-        raise FormatError("header says zero coded bits")
-    return blob[3:], 8 * blob[2]
+    if 8 * blob[2] != n:
+        raise FormatError(f"the header says {8 * blob[2]} coded bits, this model codes {n}")
+    return blob[HEADER_BYTES:]

@@ -8,12 +8,15 @@ into `bits` numbers, laid out in one of two ways (the model argument `code`):
     "grid":   a 1×1 convolution gives each of the 4×4 cells bits/16 bits of its own (16 at 256 bits),
               with the same weights in every cell: what an object looks like is bound to where it
               is by construction, and what is learned in one cell holds in all. On scenes (1-6
-              objects) it learns much faster: EXPERIMENTS.md compares the two.
+              objects) it learns much faster (EXPERIMENTS.md).
 
 A grid as in Toderici et al. or Li et al. has 16×16 cells or more, thousands of bits for a 64×64
-image; 4×4 cells fit a few hundred. There is no normalisation layer: a GroupNorm, which normalises
-each image's channels over the whole picture, removes its mean colour (the background's tint) and
-the contrast of a lone object, which the decoder then has to guess. The tanh keeps every value in
+image; 4×4 cells fit a few hundred. The two codes also differ in one more way, which matters when
+they are compared: "global" has a GroupNorm after each convolution, "grid" has none. Normalising
+each image's channels over the whole picture removes its mean colour (the background's tint) and
+the contrast of a lone object, which the decoder then has to guess, so the grid code was built
+without it; the shipped easy-VQA codecs use "global" and were trained with it. EXPERIMENTS.md says
+what the comparison of the two codes can and can't tell apart. The tanh keeps every value in
 (-1, 1), which the binarizer reads as the probability of a +1.
 """
 import torch.nn as nn
@@ -22,12 +25,12 @@ CODES = ("global", "grid")
 
 
 def check_code(bits, code):
-    """Raise ValueError, in one line, for a code that this encoder or the file format can't hold."""
+    """Raise ValueError, in one line, for a code this encoder or the file header can't hold."""
     if code not in CODES:
         raise ValueError(f"code must be one of {', '.join(CODES)}, not {code!r}")
     if not 16 <= bits <= 1024:
         raise ValueError(f"bits must be in 16…1024, not {bits}")
-    step = 16 if code == "grid" else 8              # 4×4 cells; whole bytes, as the file header counts them
+    step = 16 if code == "grid" else 8              # 4×4 cells; whole bytes, as the header counts them
     if bits % step:
         raise ValueError(f"bits must be a multiple of {step} for the {code} code, not {bits}")
 
@@ -40,7 +43,8 @@ class Encoder(nn.Module):
         c = [3, width, 2 * width, 4 * width, 4 * width]
         layers = []
         for cin, cout in zip(c, c[1:]):                 # 64 -> 32 -> 16 -> 8 -> 4
-            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.SiLU()]
+            norm = [nn.GroupNorm(8, cout)] if code == "global" else []
+            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), *norm, nn.SiLU()]
         self.convs = nn.Sequential(*layers)
         if code == "global":
             self.fc = nn.Linear(4 * width * 4 * 4, bits)

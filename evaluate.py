@@ -34,87 +34,32 @@ from PIL import Image, ImageDraw
 
 import bitstream
 import data as datasets
+import files
+import metrics
 import scenes
 import vqa
-from compress import compress, decompress, load_codec
+from model import load_codec
 
 CKPT = Path(__file__).parent / "checkpoints"
 SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-256", "easyvqa-256-no-adv", "easyvqa-256-no-vqa"],  # -no-*: ablations
            "scenes": ["scenes-128", "scenes-256"]}
 
 
-# ---- image quality -------------------------------------------------------------------------------
-
-def psnr(x_hat, x):
-    """Mean over images of 10 log10(1 / MSE), for images in [0, 1]. (B, 3, H, W) each."""
-    mse = ((x_hat - x) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
-    return (10 * torch.log10(1 / mse)).mean().item()
-
-
-def ssim(x_hat, x, sigma=1.5, size=11):
-    """Mean SSIM (Wang et al. 2004) with an 11×11 Gaussian window, per channel, valid positions only."""
-    g = torch.exp(-(torch.arange(size, dtype=torch.float64) - size // 2) ** 2 / (2 * sigma ** 2))
-    w = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, size, size).to(x.dtype)
-    blur = lambda t: F.conv2d(t, w, groups=3)
-    mu_a, mu_b = blur(x_hat), blur(x)
-    var_a, var_b = blur(x_hat * x_hat) - mu_a ** 2, blur(x * x) - mu_b ** 2
-    cov = blur(x_hat * x) - mu_a * mu_b
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return s.mean().item()
-
-
-def frechet_distance(a, b):
-    """Fréchet distance between Gaussians fitted to two sets of feature vectors a (N, D), b (M, D):
-    |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^1/2), the formula of FID (Heusel et al. 2017).
-    tr((S_a S_b)^1/2) is computed as tr((R S_b R)^1/2) with R = S_a^1/2: the same eigenvalues
-    (S_a S_b = R (R S_b R) R^-1), but a symmetric matrix, so eigvalsh is exact and stable."""
-    a, b = a.double(), b.double()
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-    w, v = torch.linalg.eigh(cov_a)
-    root_a = v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
-    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
-    fd = ((a.mean(0) - b.mean(0)) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross
-    return max(fd.item(), 0.0)                                   # >= 0 in exact arithmetic
-
-
-def realism_features(judge, x):
-    """(B, 3, 64, 64) -> (B, 2C): the judge CNN's cell features, averaged and max-pooled over the cells.
-    The Fréchet distance between these on originals and on decodes is the realism score (an FID whose
-    feature network knows these images, where Inception would not)."""
-    f = judge.image_features(x)                                  # (B, 64 cells, C)
-    return torch.cat([f.mean(1), f.amax(1)], 1)
-
-
-# ---- methods: each turns images into files and back ---------------------------------------------
-# A method is (encode, decode): encode(x (B, 3, 64, 64), idx) -> list of file bytes; decode(files) -> x_hat.
-# idx says which test images x are: only the scene-graph reference needs it.
-
-def ours(codec):
-    fingerprint = codec.fingerprint()
-
-    def encode(x, idx=None):
-        coded = compress(codec, x)
-        return [bitstream.write_container(s, coded["n"], fingerprint) for s in coded["strings"]]
-
-    def decode(files):
-        payloads = [bitstream.read_container(f, fingerprint) for f in files]
-        return decompress(codec, [p for p, _ in payloads], payloads[0][1])["x_hat"]
-    return encode, decode
-
+# ---- the baselines: each turns images into files and back (metrics.py says what a method is) ----
+# encode(x (B, 3, 64, 64), idx) -> list of file bytes; decode(files) -> x_hat. idx says which test
+# images x are: only the scene-graph reference needs it.
 
 def pillow(fmt, quality):
     def encode(x, idx=None):
-        files = []
-        for img in (x.permute(0, 2, 3, 1) * 255).round().byte().numpy():
+        blobs = []
+        for xi in x:
             buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format=fmt, quality=quality)
-            files.append(buf.getvalue())
-        return files
+            files.to_image(xi).save(buf, format=fmt, quality=quality)
+            blobs.append(buf.getvalue())
+        return blobs
 
-    def decode(files):
-        return torch.stack([torch.from_numpy(np.array(Image.open(io.BytesIO(f)).convert("RGB"))) for f in files]
-                           ).permute(0, 3, 1, 2).float() / 255
+    def decode(blobs):
+        return torch.stack([files.to_tensor(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs])
     return encode, decode
 
 
@@ -125,11 +70,11 @@ def thumbnail(k, b):
         fields = np.unpackbits(levels.reshape(len(x), -1, 1), axis=2)[:, :, 8 - b:]   # b bits per value
         return [np.packbits(f.ravel()).tobytes() for f in fields]
 
-    def decode(files):
-        bits = np.stack([np.unpackbits(np.frombuffer(f, np.uint8))[:k * k * 3 * b] for f in files])
-        values = np.packbits(np.concatenate([np.zeros((len(files), 3 * k * k, 8 - b), np.uint8),
-                                             bits.reshape(len(files), -1, b)], 2), axis=2)
-        small = torch.from_numpy(values.reshape(len(files), 3, k, k)).float() / (2 ** b - 1)
+    def decode(blobs):
+        bits = np.stack([np.unpackbits(np.frombuffer(f, np.uint8))[:k * k * 3 * b] for f in blobs])
+        values = np.packbits(np.concatenate([np.zeros((len(blobs), 3 * k * k, 8 - b), np.uint8),
+                                             bits.reshape(len(blobs), -1, b)], 2), axis=2)
+        small = torch.from_numpy(values.reshape(len(blobs), 3, k, k)).float() / (2 ** b - 1)
         return F.interpolate(small, size=(64, 64), mode="bilinear", align_corners=False)
     return encode, decode
 
@@ -140,18 +85,18 @@ def scene_graph(graphs):
     shapes, colors, sizes = list(scenes.SHAPES), list(scenes.COLORS), list(scenes.SIZES)
 
     def encode(x, idx):
-        files = []
+        blobs = []
         for g in (graphs[i] for i in idx.tolist()):
             fields = [(len(g["objects"]), 3)]
             for o in g["objects"]:
                 fields += [(shapes.index(o["shape"]), 2), (colors.index(o["color"]), 3), (sizes.index(o["size"]), 1),
                            (min(int(o["x"] // 4), 15), 4), (min(int(o["y"] // 4), 15), 4)]
-            files.append(bitstream.pack_bits([int(c) for v, n in fields for c in format(v, f"0{n}b")]))
-        return files
+            blobs.append(bitstream.pack_bits([int(c) for v, n in fields for c in format(v, f"0{n}b")]))
+        return blobs
 
-    def decode(files):
+    def decode(blobs):
         out = []
-        for f in files:
+        for f in blobs:
             bits = "".join(map(str, bitstream.unpack_bits(f)))
             take = lambda at, n: (int(bits[at:at + n], 2), at + n)
             count, at = take(0, 3)
@@ -168,80 +113,27 @@ def scene_graph(graphs):
     return encode, decode
 
 
-def identity():
-    return (lambda x, idx=None: [None] * len(x)), None
-
-
-# ---- measuring ---------------------------------------------------------------------------------
-
-@torch.no_grad()
-def measure(method, model, test, limit=None, batch_size=250):
-    """A row: model accuracy per family on the decoded images, file bits, PSNR, SSIM, images/s."""
-    encode, decode = method
-    model.eval()
-    right, total = torch.zeros(len(test.families)), torch.zeros(len(test.families))
-    row = {"bits": 0.0, "psnr": 0.0, "ssim": 0.0, "encode_s": 0.0, "decode_s": 0.0}
-    feats, feats_original = [], []                               # for the Fréchet distance (judges only)
-    n = min(limit or len(test), len(test))
-    for idx in vqa.image_batches(n, batch_size):
-        x = test.images(idx)
-        t0 = time.perf_counter()
-        files = encode(x, idx)
-        t1 = time.perf_counter()
-        x_hat = decode(files) if decode else x
-        t2 = time.perf_counter()
-        row["encode_s"] += t1 - t0
-        row["decode_s"] += t2 - t1
-        row["bits"] += sum(8 * len(f) for f in files if f is not None) / n
-        row["psnr"] += psnr(x_hat, x) * len(idx) / n
-        row["ssim"] += ssim(x_hat, x) * len(idx) / n
-        qi, tokens, answers = test.questions_of(idx)
-        hit = (model(x_hat, qi, tokens).argmax(1) == answers).float()
-        fam = test.family_of(idx)
-        right += torch.zeros_like(right).index_add_(0, fam, hit)
-        total += torch.bincount(fam, minlength=len(total)).float()
-        if hasattr(model, "image_features"):
-            feats.append(realism_features(model, x_hat))
-            feats_original.append(realism_features(model, x))
-    row["fd"] = frechet_distance(torch.cat(feats), torch.cat(feats_original)) if feats else float("nan")
-    row["acc"] = {f: (right[k] / total[k]).item() for k, f in enumerate(test.families) if total[k] > 0}
-    row["acc"]["overall"] = (right.sum() / total.sum()).item()
-    row["encode_per_s"], row["decode_per_s"] = n / max(row.pop("encode_s"), 1e-9), n / max(row.pop("decode_s"), 1e-9)
-    return row
-
-
-def retention(codec, judge, test, limit=None):
-    """One codec against the judge: its row, with the judge's accuracy on originals and the ratio."""
-    row = measure(ours(codec), judge, test, limit)
-    original = measure(identity(), judge, test, limit)["acc"]
-    row["original"] = original
-    row["retention"] = {f: row["acc"][f] / original[f] for f in row["acc"]}
-    return row
-
-
 def benchmark(name, codec_paths, limit):
     """Every row for one dataset -> (rows: list of (method name, row), families)."""
     judge, ckpt = vqa.load_vqa(CKPT / f"vqa-{name}-judge.pt")
     test = datasets.load(name, "test", vocab=ckpt["vocab"])
-    methods = [(f"ours, {Path(p).stem}", lambda p=p: ours(load_codec(p))) for p in codec_paths]
+    methods = [(f"ours, {Path(p).stem}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
     methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: thumbnail(k, b)) for k, b in ((2, 5), (3, 4), (4, 5), (8, 4))]
     methods += [(f"JPEG q{q}", lambda q=q: pillow("JPEG", q)) for q in (1, 10, 50)]
     methods += [(f"WebP q{q}", lambda q=q: pillow("WEBP", q)) for q in (0, 10, 50)]
     if name == "scenes":
-        graphs = scenes.generate(len(test), "test")[1]
-        methods.append(("scene graph (reference)", lambda: scene_graph(graphs)))
-    rows = [("original (ceiling)", measure(identity(), judge, test, limit))]
+        methods.append(("scene graph (reference)", lambda: scene_graph(test.scenes)))
+    rows = [("original (ceiling)", metrics.measure(metrics.originals(), judge, test, limit))]
     rows[0][1].update(psnr=float("inf"), ssim=1.0, encode_per_s=float("nan"), decode_per_s=float("nan"))
     for label, make in methods:
-        rows.append((label, measure(make(), judge, test, limit)))
+        rows.append((label, metrics.measure(make(), judge, test, limit)))
         print(f"  {name}: {label}: {rows[-1][1]['bits']:.0f} bits, accuracy {100 * rows[-1][1]['acc']['overall']:.1f}%", flush=True)
-    blind = vqa.Blind(len(test.vocab), len(test.answers))
+    blind = vqa.Blind(len(test.vocab), len(test.answer_names))
     vqa.train(blind, datasets.load(name, "train", vocab=ckpt["vocab"]), 1, desc="question only")
-    rows.append(("question only (floor)", measure(identity(), blind, test, limit)))
+    rows.append(("question only (floor)", metrics.measure(metrics.originals(), blind, test, limit)))
     rows[-1][1].update(psnr=float("nan"), ssim=float("nan"), encode_per_s=float("nan"), decode_per_s=float("nan"))
-    ceiling = rows[0][1]["acc"]
     for _, row in rows:
-        row["retention"] = {f: row["acc"][f] / ceiling[f] for f in row["acc"]}
+        row["retention"] = metrics.retention(row["acc"], rows[0][1]["acc"])
     return rows, test.families
 
 
@@ -311,7 +203,7 @@ def samples(name, codec_paths, count=8):
     """A picture: originals over decodes from each method at comparable bits, the file bits under each."""
     test = datasets.load(name, "test")
     x = test.images(torch.arange(count))
-    methods = [(Path(p).stem, ours(load_codec(p))) for p in codec_paths]
+    methods = [(Path(p).stem, metrics.codec_files(load_codec(p))) for p in codec_paths]
     methods += [("thumbnail 2x2", thumbnail(2, 5)), ("thumbnail 4x4", thumbnail(4, 5)), ("WebP q0", pillow("WEBP", 0)),
                 ("JPEG q1", pillow("JPEG", 1))]
     cell = 72
@@ -319,15 +211,14 @@ def samples(name, codec_paths, count=8):
     draw = ImageDraw.Draw(img)
     draw.text((4, 4), f"{name} test images", fill="black")
     for r, (label, (encode, decode)) in enumerate([("original", (None, None))] + methods):
-        files = encode(x, torch.arange(count)) if encode else None
-        x_hat = decode(files) if encode else x
+        blobs = encode(x, torch.arange(count)) if encode else None
+        x_hat = decode(blobs) if encode else x
         y = 20 + r * (cell + 12)
         draw.text((4, y + 28), label, fill="black")
         for c in range(count):
-            tile = Image.fromarray((x_hat[c].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8))
-            img.paste(tile, (150 + c * cell, y + 2))
-            if files:
-                draw.text((150 + c * cell, y + 66), f"{8 * len(files[c])} bits", fill="black")
+            img.paste(files.to_image(x_hat[c]), (150 + c * cell, y + 2))
+            if blobs:
+                draw.text((150 + c * cell, y + 66), f"{8 * len(blobs[c])} bits", fill="black")
     return img
 
 
@@ -344,15 +235,15 @@ def main(argv=None):
     results, pictures = {}, []
     try:
         for name in args.data or list(SHIPPED):
-            paths = [c for c in args.codec or [] if torch.load(c, weights_only=True).get("data") == name] \
+            paths = [c for c in args.codec or [] if files.load_checkpoint(c).get("data") == name] \
                 if args.codec else [CKPT / f"{stem}.pt" for stem in SHIPPED[name]]
             results[name] = benchmark(name, [p for p in paths if Path(p).exists()], args.limit)
             pictures.append(samples(name, [p for p in paths if Path(p).exists()]))
-    except (datasets.DataError, FileNotFoundError) as e:
+    except (datasets.DataError, files.FileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     report = markdown(results, sys.argv[1:] if argv is None else list(argv))
-    datasets.write_atomic(out / "benchmark.md", report.encode())
+    files.write_atomic(out / "benchmark.md", report.encode())
     plot(results, out / "rate_accuracy.png")
     sheet = Image.new("RGB", (max(p.width for p in pictures), sum(p.height for p in pictures)), "white")
     for i, p in enumerate(pictures):

@@ -4,6 +4,8 @@ binarize(y, stochastic): y (B, n) in (-1, 1) -> b (B, n) in {-1, +1}
 BitModel: P(bit i = 1 | the k bits before it), learned; its -log2 p is the rate term in training,
 and its integer table `freqs` is what the arithmetic coder uses.
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -62,7 +64,7 @@ class BitModel(nn.Module):
     def rate(self, b):
         """Bits to code b (B, n) under the float model: sum over positions of -log2 P(b_i). (B,)"""
         logit = self.logits.gather(1, self.contexts(b).T).T         # (B, n) logit of a 1 at each position
-        return F.binary_cross_entropy_with_logits(logit, (b > 0).float(), reduction="none").sum(1) / 0.6931471805599453
+        return F.binary_cross_entropy_with_logits(logit, (b > 0).float(), reduction="none").sum(1) / math.log(2)
 
     @torch.no_grad()
     def update(self):

@@ -1,7 +1,8 @@
 """Train the codec: encoder, binarizer, decoder (the GAN generator) and bit model, in one loop.
 
-    python train.py --bits 256                                  # easy-VQA
+    python train.py --bits 256                                  # easy-VQA, 20 minutes on 2 CPU cores
     python train.py --data scenes --bits 256 --code grid
+    python train.py --bits 256 --w_kl 0 --w_feat 0              # the ablation without the VQA terms
     python train.py --data path/to/photos --bits 512            # no questions: MSE + GAN + rate
     torchrun --nproc_per_node=2 train.py --bits 256             # DistributedDataParallel
 
@@ -11,8 +12,8 @@ Each step has two updates, as in PyTorch's DCGAN example:
       and cell features on the decoded image versus the original), the adversarial loss and the rate.
 The learning rates are constant, then fall linearly to 0 over the last 30% of the run, counted in
 steps or in minutes (--minutes), whichever is further along. The frozen VQA model is never trained
-on decoded images. A second VQA model, trained separately,
-judges the decodes: the codec can learn to fool the model it trains against, so watch the judge.
+on decoded images. A second VQA model, trained separately, judges the decodes: the codec can learn
+to fool the model it trains against, so watch the judge.
 """
 import argparse
 import json
@@ -29,12 +30,16 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 import data as datasets
-import evaluate as evaluate_codec
+import files
+import metrics
 import vqa
-from compress import Codec, compress, decompress
 from discriminator import Discriminator, d_hinge_loss, g_hinge_loss
+from encoder import check_code
+from model import Codec, codec_checkpoint
 
-# ---- defaults: each can be set on the command line, e.g. --bits 64 --w_vqa 0.5 -------------------
+CKPT = Path(__file__).parent / "checkpoints"         # the shipped VQA models, wherever train.py is run from
+
+# ---- defaults: each can be set on the command line, e.g. --bits 64 --w_adv 0 ------------------------
 defaults = dict(
     data="easyvqa",     # easyvqa | scenes | a folder of images
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
@@ -43,7 +48,8 @@ defaults = dict(
     code="global",      # global | grid: how the encoder lays out the bits (encoder.py); grid for scenes
     steps=7500,         # stop here or at --minutes, whichever comes first
     batch=32,           # images per step
-    questions=4,        # questions per image in a step (a random subset: the VQA hops cost per question)
+    questions=4,        # a step trains on batch × this many questions, drawn at random from all of the
+                        # batch's (the VQA hops cost per question): 4 per image on average, not each
     lr=1e-3,            # encoder, decoder, bit model
     lr_d=4e-4,          # discriminator
     w_mse=5.0,          # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
@@ -74,12 +80,18 @@ name = Path(args.data).name if args.data not in ("easyvqa", "scenes") else args.
 out = Path(args.out or f"runs/{name}-{args.bits}")
 if args.dry_run:
     args.steps, args.batch, args.eval_every = 1, 4, 1
+weights = {"mse": args.w_mse, "kl": args.w_kl, "feat": args.w_feat, "adv": args.w_adv, "rate": args.w_rate}
 
 
 def fail(message):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
+
+try:
+    check_code(args.bits, args.code)                 # before any data is loaded: --bits 100, --code foo
+except ValueError as e:
+    fail(e)
 
 # ---- setup: devices and processes ---------------------------------------------------------------
 ddp = "RANK" in os.environ
@@ -102,48 +114,50 @@ autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type
 try:
     train_data = datasets.load(args.data, "train")
     val_data = datasets.load(args.data, "test")
-except datasets.DataError as e:
+except (datasets.DataError, files.FileError) as e:
     fail(e)
-questions = bool(train_data.answers)
-vqa_model = judge = None
-if questions:
-    vqa_path = Path(args.vqa or f"checkpoints/vqa-{args.data}-loss.pt")
+vqa_models = {}                                      # "loss_model" (in the loss, frozen), "judge" (never)
+if train_data.has_questions:
+    vqa_path = Path(args.vqa) if args.vqa else CKPT / f"vqa-{args.data}-loss.pt"
     if not vqa_path.exists():
         if ddp:
             fail(f"{vqa_path}: missing; train it first with: python vqa.py --data {args.data} --out {vqa_path}")
         print(f"{vqa_path} is missing: training the VQA loss model on original images first")
-        vqa_model = vqa.VQA(len(train_data.vocab), len(train_data.answers))
-        vqa.train(vqa_model, train_data, epochs=6, seed=args.seed)
+        loss_model = vqa.VQA(len(train_data.vocab), len(train_data.answer_names))
+        vqa.train(loss_model, train_data, epochs=6, seed=args.seed)
         vqa_path = out / "vqa-loss.pt"
         out.mkdir(parents=True, exist_ok=True)
-        vqa.save_checkpoint(vqa.vqa_checkpoint(vqa_model, train_data, data=args.data, seed=args.seed), vqa_path)
-    vqa_model, vqa_ckpt = vqa.load_vqa(vqa_path, device)
-    vqa_model.requires_grad_(False)                  # frozen: a loss, never trained on decodes
+        files.save_checkpoint(vqa.vqa_checkpoint(loss_model, train_data, data=args.data, seed=args.seed), vqa_path)
+    judge_path = Path(args.judge) if args.judge else CKPT / f"vqa-{args.data}-judge.pt"
+    try:
+        vqa_models["loss_model"], vqa_ckpt = vqa.load_vqa(vqa_path, device)
+        if judge_path.exists():
+            vqa_models["judge"], judge_ckpt = vqa.load_vqa(judge_path, device)
+            if judge_ckpt["vocab"] != vqa_ckpt["vocab"] or judge_ckpt["answers"] != vqa_ckpt["answers"]:
+                fail(f"{judge_path} and {vqa_path} were trained on different words or answers")
+    except files.CheckpointError as e:
+        fail(e)
+    vqa_models["loss_model"].requires_grad_(False)   # frozen: a loss, never trained on decodes
     train_data = datasets.load(args.data, "train", vocab=vqa_ckpt["vocab"])
     val_data = datasets.load(args.data, "test", vocab=vqa_ckpt["vocab"])
-    judge_path = Path(args.judge or f"checkpoints/vqa-{args.data}-judge.pt")
-    if judge_path.exists():
-        judge, judge_ckpt = vqa.load_vqa(judge_path, device)
-        if judge_ckpt["vocab"] != vqa_ckpt["vocab"] or judge_ckpt["answers"] != vqa_ckpt["answers"]:
-            fail(f"{judge_path} and {vqa_path} were trained on different words or answers")
+loss_model = vqa_models.get("loss_model")
 val_idx = torch.arange(min(len(val_data), 8 if args.dry_run else 200))
 val_x = val_data.images(val_idx).to(device)          # a fixed batch: samples compare over time
-val_q = [t.to(device) for t in val_data.questions_of(val_idx)]
+val_q = [t.to(device) for t in val_data.questions_of(val_idx)]   # all its questions: qi, tokens, answers
+val_family = val_data.family_of(val_idx) if train_data.has_questions else None
 
 # ---- models and optimisers -----------------------------------------------------------------------
-model_args = dict(bits=args.bits, width=args.width, context=args.context, code=args.code)
-try:
-    codec = Codec(**model_args).to(device)
-except ValueError as e:                              # --bits out of range, an unknown --code
-    fail(e)
-disc = Discriminator(len(train_data.vocab) if questions else 2).to(device)
+codec = Codec(args.bits, args.width, args.context, args.code).to(device)
+disc = Discriminator(len(train_data.vocab) if train_data.has_questions else 2).to(device)
 opt_g = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
 opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.9))
 step, minutes_done = 0, 0.0
 if args.resume:
-    if not (out / "ckpt.pt").exists():
-        fail(f"{out / 'ckpt.pt'}: nothing to resume")
-    ckpt = torch.load(out / "ckpt.pt", map_location=device, weights_only=True)
+    try:
+        ckpt = files.load_checkpoint(out / "ckpt.pt", keys=("codec", "disc", "opt_g", "opt_d", "step", "minutes"),
+                                     device=device)
+    except files.CheckpointError as e:
+        fail(f"{e}: nothing to resume")
     codec.load_state_dict(ckpt["codec"])
     disc.load_state_dict(ckpt["disc"])
     opt_g.load_state_dict(ckpt["opt_g"])
@@ -153,26 +167,29 @@ if args.resume:
 raw_codec, raw_disc = codec, disc                    # DDP wraps them; checkpoints hold the raw modules
 if ddp:
     codec = DDP(codec)
-    disc = DDP(disc, find_unused_parameters=not questions)
+    disc = DDP(disc, find_unused_parameters=not train_data.has_questions)
 
 
 @torch.no_grad()
-def accuracy(model, x, qi, tokens, answers):
-    return (model(x, qi, tokens).argmax(1) == answers).float().mean().item()
+def accuracy(model, x):
+    """`model`'s accuracy on every question about the validation batch, shown as images x."""
+    acc = metrics.Accuracy(val_data.families)
+    acc.add(model(x, val_q[0], val_q[1]), val_q[2], val_family)
+    return acc.result()
 
 
 @torch.no_grad()
-def evaluate():
-    """Real bitstreams for the fixed validation batch: file bits, PSNR, and answer retention."""
+def validate():
+    """The fixed validation batch through real files: file bits, PSNR, and each VQA model's retention."""
     raw_codec.eval()
     raw_codec.bit_model.update()                     # the integer table the files are coded with
-    coded = compress(raw_codec, val_x)
-    x_hat = decompress(raw_codec, coded["strings"], coded["n"])["x_hat"].to(device)
+    encode, decode = metrics.codec_files(raw_codec)
+    blobs = encode(val_x)
+    x_hat = decode(blobs).to(device)
     raw_codec.train()
-    stats = {"bits": sum(8 * (3 + len(s)) for s in coded["strings"]) / len(val_x), "psnr": evaluate_codec.psnr(x_hat, val_x)}
-    for label, model in (("loss_model", vqa_model), ("judge", judge)):
-        if model is not None:
-            stats[f"retention_{label}"] = accuracy(model, x_hat, *val_q) / accuracy(model, val_x, *val_q)
+    stats = {"bits": sum(8 * len(b) for b in blobs) / len(blobs), "psnr": metrics.psnr(x_hat, val_x)}
+    for label, model in vqa_models.items():
+        stats[f"retention_{label}"] = metrics.retention(accuracy(model, x_hat), accuracy(model, val_x))["overall"]
     return stats, x_hat
 
 
@@ -188,14 +205,18 @@ start = time.time() - 60 * minutes_done             # a resumed run keeps its cl
 bar = tqdm(total=args.steps, initial=step, disable=not master, dynamic_ncols=True)
 stats = {}
 while True:
+    # a batch: images, and a random subset of their questions
     idx = torch.randint(len(train_data), (args.batch,))
     x = train_data.images(idx).to(device)
-    qi, tokens, _ = train_data.questions_of(idx, per_image=args.questions)   # (Q,), (Q, L)
-    qi, tokens = qi.to(device), tokens.to(device)
+    qi, tokens, _ = train_data.questions_of(idx)
+    keep = torch.randperm(len(qi))[: args.questions * args.batch]     # (Q,)
+    qi, tokens = qi[keep].to(device), tokens[keep].to(device)
+
+    # the learning rates: constant, then linearly to 0 over the last `decay` of the run
     progress = max(step / args.steps, (time.time() - start) / (60 * args.minutes) if args.minutes else 0)
     for opt, lr in ((opt_g, args.lr), (opt_d, args.lr_d)):
         for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, max(0.0, 1 - progress) / args.decay)   # past the budget: 0
+            group["lr"] = lr * min(1.0, max(0.0, 1 - progress) / args.decay)   # past the budget: 0, not < 0
 
     with autocast:
         out_g = codec(x, soft=step < args.warmup)
@@ -214,12 +235,12 @@ while True:
     # (2) Update the codec: distortion, VQA consistency, adversarial, rate
     terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_32"].float(), F.avg_pool2d(x, 2))}
     with autocast:
-        if questions and (args.w_kl or args.w_feat):     # both 0: the no-VQA ablation, which skips the cost
+        if loss_model is not None and (args.w_kl or args.w_feat):   # both 0: the no-VQA ablation skips the cost
             with torch.no_grad():
-                f_real = vqa_model.image_features(x)
-                p_real = vqa_model.answer(f_real, qi, tokens).float().softmax(1)
-            f_fake = vqa_model.image_features(x_hat)
-            logits = vqa_model.answer(f_fake, qi, tokens).float()
+                f_real = loss_model.image_features(x)                # (B, 64 cells, C)
+                p_real = loss_model.answer(f_real, qi, tokens).float().softmax(1)
+            f_fake = loss_model.image_features(x_hat)
+            logits = loss_model.answer(f_fake, qi, tokens).float()  # (Q, answers)
             terms["kl"] = F.kl_div(logits.log_softmax(1), p_real, reduction="batchmean")
             terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())
         if args.w_adv > 0:
@@ -227,7 +248,7 @@ while True:
             terms["adv"] = g_hinge_loss(raw_disc(x_hat, qi, tokens).float())
             raw_disc.requires_grad_(True)
     terms["rate"] = out_g["rate"].float().mean() / args.bits
-    loss_g = sum(getattr(args, f"w_{k}") * v for k, v in terms.items())
+    loss_g = sum(weights[k] * v for k, v in terms.items())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
@@ -243,14 +264,14 @@ while True:
     # evaluate and checkpoint (the master process only), then stop when it's time
     done = step >= args.steps or (args.minutes and time.time() - start > 60 * args.minutes)
     if master and (step % args.eval_every == 0 or done):
-        stats, x_hat_val = evaluate()
+        stats, x_hat_val = validate()
         record = {"step": step, "minutes": (time.time() - start) / 60, **{k: float(v) for k, v in logged.items()}, **stats}
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         save_image(torch.cat([val_x[:16], x_hat_val[:16]]), out / "samples" / f"step{step:06d}.png", nrow=16)
-        state = {"model_args": model_args, "codec": raw_codec.state_dict(), "data": args.data}
-        vqa.save_checkpoint(state, out / "codec.pt")                 # what compress.py needs
-        vqa.save_checkpoint({**state, "disc": raw_disc.state_dict(), "opt_g": opt_g.state_dict(),
+        state = codec_checkpoint(raw_codec, data=args.data)
+        files.save_checkpoint(state, out / "codec.pt")                 # what compress.py needs
+        files.save_checkpoint({**state, "disc": raw_disc.state_dict(), "opt_g": opt_g.state_dict(),
                                "opt_d": opt_d.state_dict(), "step": step, "minutes": record["minutes"],
                                "args": vars(args)}, out / "ckpt.pt")
         bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()))
@@ -263,8 +284,9 @@ while True:
 bar.close()
 if master:
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} minutes; {out / 'codec.pt'}")
+    judge = vqa_models.get("judge")
     if judge is not None and not args.dry_run:       # the figure that matters, on the whole test split
-        row = evaluate_codec.retention(raw_codec.cpu().eval(), judge.cpu(), val_data)
+        row = metrics.score_codec(raw_codec.cpu().eval(), judge.cpu(), val_data)
         print(f"judge retention {100 * row['retention']['overall']:.1f}% ("
               + ", ".join(f"{f} {100 * row['retention'][f]:.1f}%" for f in val_data.families)
               + f"), {row['bits']:.1f} bits per file, PSNR {row['psnr']:.2f} dB")

@@ -1,6 +1,6 @@
 """A small easy-VQA-style VQA model, and the script that trains it on original images.
 
-    python vqa.py --data scenes --seed 0 --out checkpoints/vqa-scenes-loss.pt
+    python vqa.py --data scenes --seed 0              # -> runs/vqa-scenes-seed0.pt
 
 The model reads the image once and then answers by looking twice, steered by the question:
     image (B, 3, 64, 64) -> CNN -> 8×8 cells, each a feature vector (B, 64, C)   once per image
@@ -28,10 +28,9 @@ The codec uses two such models: one frozen as a loss, and one trained separately
 that only judges decoded images. A codec can learn to fool the model it trains against.
 """
 import argparse
-import io
-import os
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -39,6 +38,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import data as datasets
+import files
+import metrics
 
 CELLS = 8    # the CNN turns a 64×64 image into CELLS × CELLS cells
 
@@ -127,44 +128,20 @@ class Blind(nn.Module):
         return self.mlp(self.question(tokens))
 
 
-# ---- training and scoring ----------------------------------------------------------------------
-
-def image_batches(n, batch_size, generator=None):
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    return order.split(batch_size)
-
-
-@torch.no_grad()
-def evaluate(model, data, transform=None, batch_size=250, limit=None):
-    """Accuracy overall and per family on `data`; `transform` maps images first (e.g. a codec)."""
-    model.eval()
-    right = torch.zeros(len(data.families))
-    total = torch.zeros(len(data.families))
-    for idx in image_batches(limit or len(data), batch_size):
-        x = data.images(idx)
-        if transform is not None:
-            x = transform(x)
-        qi, tokens, answers = data.questions_of(idx)
-        hit = (model(x, qi, tokens).argmax(1) == answers).float()
-        fam = data.family_of(idx)
-        right += torch.zeros_like(right).index_add_(0, fam, hit)
-        total += torch.bincount(fam, minlength=len(total)).float()
-    acc = {f: (right[k] / total[k]).item() for k, f in enumerate(data.families) if total[k] > 0}
-    acc["overall"] = (right.sum() / total.sum()).item()
-    return acc
-
+# ---- training and checkpoints ------------------------------------------------------------------
 
 def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, desc="train"):
-    """AdamW with a one-cycle schedule over `epochs` passes of the images; returns minutes taken."""
+    """AdamW with a one-cycle schedule over `epochs` passes of the images (each batch brings all of
+    its images' questions); stops early after `minutes`. Returns the minutes taken."""
     g = torch.Generator().manual_seed(seed)
-    steps = epochs * len(image_batches(len(data), batch_size))
+    steps = epochs * -(-len(data) // batch_size)                    # batches per epoch, rounded up
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     start, out_of_time = time.time(), False
     bar = tqdm(total=steps, desc=desc, dynamic_ncols=True)
     for epoch in range(epochs):
         model.train()
-        for idx in image_batches(len(data), batch_size, g):
+        for idx in torch.randperm(len(data), generator=g).split(batch_size):
             qi, tokens, answers = data.questions_of(idx)
             logits = model(data.images(idx), qi, tokens)
             loss = F.cross_entropy(logits, answers)
@@ -183,25 +160,22 @@ def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, des
     return (time.time() - start) / 60
 
 
-def save_checkpoint(obj, path):
-    """torch.save, written atomically: a crash never leaves half a checkpoint."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    datasets.write_atomic(path, buf.getvalue())
-
-
 def vqa_checkpoint(model, dataset, **info):
     """Everything needed to rebuild and use the model alone: its arguments, weights, words and answers."""
     return {"model_args": model.args, "model": model.state_dict(), "vocab": dataset.vocab,
-            "answers": dataset.answers, "families": dataset.families, **info}
+            "answers": dataset.answer_names, "families": dataset.families, **info}
 
 
 def load_vqa(path, device="cpu"):
-    """Rebuild a VQA model from its checkpoint alone; returns (model in eval mode, checkpoint dict)."""
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    model = VQA(**ckpt["model_args"]).to(device)
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt
+    """Rebuild a VQA model from its checkpoint alone; returns (model in eval mode, checkpoint dict).
+    CheckpointError names what is wrong with a file that isn't one."""
+    ckpt = files.load_checkpoint(path, keys=("model_args", "model", "vocab", "answers"), device=device)
+    try:
+        model = VQA(**ckpt["model_args"])
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise files.CheckpointError(f"{path}: not a VQA model this code can rebuild ({type(e).__name__})") from None
+    return model.to(device).eval(), ckpt
 
 
 def print_table(rows, families):
@@ -216,34 +190,37 @@ def main():
     p.add_argument("--epochs", type=int, default=None, help="default: 30 for easyvqa, 11 for scenes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--minutes", type=float, default=15, help="stop early at this wall-clock budget")
-    p.add_argument("--out", default=None, help="default: checkpoints/vqa-DATA-seedN.pt")
+    p.add_argument("--out", default=None, help="default: runs/vqa-DATA-seedN.pt")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     try:
         train_data, test_data = datasets.load(args.data, "train"), datasets.load(args.data, "test")
-        if not train_data.answers:
-            raise datasets.DataError(f"{args.data}: a folder of images has no questions to train a VQA model on")
-    except datasets.DataError as e:
-        sys.exit(print(f"error: {e}", file=sys.stderr) or 2)
+    except (datasets.DataError, files.FileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not train_data.has_questions:
+        print(f"error: {args.data}: a folder of images has no questions to train a VQA model on", file=sys.stderr)
+        return 2
     epochs = args.epochs or {"easyvqa": 30, "scenes": 11}[args.data]
     print(f"{args.data}: {len(train_data)} train / {len(test_data)} test images, "
           f"{len(train_data.q_answer)} / {len(test_data.q_answer)} questions, {torch.get_num_threads()} threads")
 
-    model = VQA(len(train_data.vocab), len(train_data.answers))
+    model = VQA(len(train_data.vocab), len(train_data.answer_names))
     minutes = train(model, train_data, epochs, seed=args.seed, minutes=args.minutes)
-    acc = evaluate(model, test_data)
+    acc = metrics.measure(metrics.originals(), model, test_data)["acc"]
 
-    blind = Blind(len(train_data.vocab), len(train_data.answers))
+    blind = Blind(len(train_data.vocab), len(train_data.answer_names))
     train(blind, train_data, 1, seed=args.seed, desc="blind")
-    print_table({"VQA model": acc, "question only": evaluate(blind, test_data)}, test_data.families)
+    print_table({"VQA model": acc, "question only": metrics.measure(metrics.originals(), blind, test_data)["acc"]},
+                test_data.families)
     print(f"trained {minutes:.1f} minutes on {torch.get_num_threads()} threads")
 
-    out = args.out or f"checkpoints/vqa-{args.data}-seed{args.seed}.pt"
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    save_checkpoint(vqa_checkpoint(model, train_data, data=args.data, seed=args.seed, epochs=epochs,
-                                   test_accuracy=acc, train_minutes=minutes), out)
+    out = Path(args.out or f"runs/vqa-{args.data}-seed{args.seed}.pt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    files.save_checkpoint(vqa_checkpoint(model, train_data, data=args.data, seed=args.seed, epochs=epochs,
+                                         test_accuracy=acc, train_minutes=minutes), out)
     print(f"saved {out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

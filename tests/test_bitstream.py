@@ -77,18 +77,19 @@ def test_truncated_or_padded_payload_is_refused():
 
 def test_container_header_is_three_bytes_and_checked():
     blob = bs.write_container(b"\x12\x34", 256, fingerprint=0x5A)
-    assert len(blob) == 5 and bs.read_container(blob, 0x5A) == (b"\x12\x34", 256)
+    assert len(blob) == bs.HEADER_BYTES + 2 and bs.read_container(blob, 256, 0x5A) == b"\x12\x34"
     for bad, why in [(b"", "magic"), (b"\x00" + blob[1:], "magic"), (blob[:1] + b"\x00" + blob[2:], "another model"),
-                     (bytes([blob[0] + 1]) + blob[1:], "version"), (blob[:2] + b"\x00" + blob[3:], "zero")]:
+                     (bytes([blob[0] + 1]) + blob[1:], "version"), (blob[:2] + b"\x00" + blob[3:], "says 0 coded bits"),
+                     (blob[:2] + b"\x10" + blob[3:], "says 128 coded bits, this model codes 256")]:
         with pytest.raises(bs.FormatError, match=why):
-            bs.read_container(bad, 0x5A)
+            bs.read_container(bad, 256, 0x5A)
     with pytest.raises(ValueError):
         bs.write_container(b"", 12, 0)
 
 
 def test_invariants_hold_after_every_update():
     rng = random.Random(3)
-    coder = bs.Encoder()
+    coder = bs.ArithmeticEncoder()
     for _ in range(5000):
         coder.update(rng.choice([1, 7, 2048, TOTAL - 1]), rng.randint(0, 1))
         assert 0 <= coder.low < bs.HALF <= coder.high <= bs.MASK

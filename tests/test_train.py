@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-import compress
+from model import load_codec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,10 +38,10 @@ def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["step"] == 1 and metrics[-1]["bits"] <= 3 * 8 + 64 + 8
     assert list((tmp_path / "samples").glob("*.png"))
-    model = compress.load_codec(tmp_path / "codec.pt")
+    model = load_codec(tmp_path / "codec.pt")
     assert model.g_a.code == code
-    out = compress.compress(model, torch.rand(2, 3, 64, 64))
-    assert compress.decompress(model, out["strings"], out["n"])["x_hat"].shape == (2, 3, 64, 64)
+    strings = model.compress(torch.rand(2, 3, 64, 64))["strings"]
+    assert model.decompress(strings)["x_hat"].shape == (2, 3, 64, 64)
 
 
 def test_resume_continues_from_the_saved_step_and_optimiser(tmp_path):
@@ -66,7 +66,8 @@ def test_ddp_two_cpu_processes(tmp_path):
 
 
 @pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"),
-                                       (("--code", "grid", "--bits", 100), "multiple of 16")])
+                                       (("--code", "grid", "--bits", 100), "multiple of 16"),
+                                       (("--bits", 100), "multiple of 8")])
 def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path):
     r = subprocess.run([sys.executable, "train.py", *map(str, bad), "--dry_run", "--out", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True)

@@ -1,0 +1,147 @@
+"""How a codec is scored, in one place: image quality, answers kept, and the protocol that measures them.
+
+    row = measure(codec_files(codec), judge, test)   # every test image through a real .bin file
+    row["bits"], row["psnr"], row["ssim"], row["fd"], row["acc"]["overall"], row["acc"]["count"], ...
+    row = score_codec(codec, judge, test)            # the same, plus row["retention"]
+
+A method is a pair (encode, decode): encode(x (B, 3, 64, 64), idx) -> a list of B files (bytes);
+decode(files) -> x_hat. Bits are counted from the files themselves, header included, never estimated.
+Retention = a VQA model's accuracy on the decodes ÷ its accuracy on the originals, overall and per
+question family: how many of the answers the model could give survive the compression.
+"""
+import time
+
+import torch
+import torch.nn.functional as F
+
+import bitstream
+
+
+# ---- image quality -------------------------------------------------------------------------------
+
+def psnr(x_hat, x):
+    """Mean over images of 10 log10(1 / MSE), for images in [0, 1]. (B, 3, H, W) each."""
+    mse = ((x_hat - x) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
+    return (10 * torch.log10(1 / mse)).mean().item()
+
+
+def ssim(x_hat, x, sigma=1.5, size=11):
+    """Mean SSIM (Wang et al. 2004) with an 11×11 Gaussian window, per channel, valid positions only."""
+    g = torch.exp(-(torch.arange(size, dtype=torch.float64) - size // 2) ** 2 / (2 * sigma ** 2))
+    w = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, size, size).to(x.dtype)
+    blur = lambda t: F.conv2d(t, w, groups=3)
+    mu_a, mu_b = blur(x_hat), blur(x)
+    var_a, var_b = blur(x_hat * x_hat) - mu_a ** 2, blur(x * x) - mu_b ** 2
+    cov = blur(x_hat * x) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.mean().item()
+
+
+def frechet_distance(a, b):
+    """Fréchet distance between Gaussians fitted to two sets of feature vectors a (N, D), b (M, D):
+    |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^1/2), the formula of FID (Heusel et al. 2017).
+    tr((S_a S_b)^1/2) is computed as tr((R S_b R)^1/2) with R = S_a^1/2: the same eigenvalues
+    (S_a S_b = R (R S_b R) R^-1), but a symmetric matrix, so eigvalsh is exact and stable."""
+    a, b = a.double(), b.double()
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    w, v = torch.linalg.eigh(cov_a)
+    root_a = v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    fd = ((a.mean(0) - b.mean(0)) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross
+    return max(fd.item(), 0.0)                                   # >= 0 in exact arithmetic
+
+
+def realism_features(judge, x):
+    """(B, 3, 64, 64) -> (B, 2C): the judge CNN's cell features, averaged and max-pooled over the cells.
+    The Fréchet distance between these on originals and on decodes is the realism score (an FID whose
+    feature network knows these images, where Inception would not)."""
+    f = judge.image_features(x)                                  # (B, 64 cells, C)
+    return torch.cat([f.mean(1), f.amax(1)], 1)
+
+
+# ---- answers -------------------------------------------------------------------------------------
+
+class Accuracy:
+    """Right answers counted per question family over any number of batches."""
+
+    def __init__(self, families):
+        self.families = list(families)
+        self.right, self.total = torch.zeros(len(self.families)), torch.zeros(len(self.families))
+
+    def add(self, logits, answers, family):
+        """logits (Q, A), answers (Q,), family (Q,) ids into `families`."""
+        hit = (logits.argmax(1) == answers).float().cpu()
+        self.right.index_add_(0, family.cpu(), hit)
+        self.total += torch.bincount(family.cpu(), minlength=len(self.families)).float()
+
+    def result(self):
+        """{"overall": accuracy, family: accuracy, ...} over the families that had questions."""
+        acc = {f: (self.right[k] / self.total[k]).item() for k, f in enumerate(self.families) if self.total[k] > 0}
+        acc["overall"] = (self.right.sum() / self.total.sum().clamp(min=1)).item()
+        return acc
+
+
+def retention(acc, original):
+    """Accuracy on decodes ÷ accuracy on originals, for every key of `acc` (families and "overall")."""
+    return {f: acc[f] / original[f] for f in acc}
+
+
+# ---- methods and the protocol --------------------------------------------------------------------
+
+def codec_files(codec):
+    """Our codec as a method: each image becomes a whole .bin file (header + payload) and back."""
+    fingerprint = codec.fingerprint()
+
+    def encode(x, idx=None):
+        return [bitstream.write_container(s, codec.bits, fingerprint) for s in codec.compress(x)["strings"]]
+
+    def decode(blobs):
+        return codec.decompress([bitstream.read_container(b, codec.bits, fingerprint) for b in blobs])["x_hat"]
+    return encode, decode
+
+
+def originals():
+    """The images themselves, sent as nothing: the ceiling of every table."""
+    return (lambda x, idx=None: [b""] * len(x)), (lambda blobs: None)
+
+
+@torch.no_grad()
+def measure(method, model, test, limit=None, batch_size=250):
+    """One row: `model`'s accuracy per family on the decodes of test's first `limit` images, mean file
+    bits, PSNR, SSIM, FD (if the model has a CNN to take features from) and images/s each way."""
+    encode, decode = method
+    model.eval()
+    n = min(limit or len(test), len(test))
+    accuracy, row = Accuracy(test.families), {"bits": 0.0, "psnr": 0.0, "ssim": 0.0}
+    seconds = {"encode": 0.0, "decode": 0.0}
+    feats, feats_original = [], []
+    for idx in torch.arange(n).split(batch_size):
+        x = test.images(idx)
+        t0 = time.perf_counter()
+        blobs = encode(x, idx)
+        t1 = time.perf_counter()
+        x_hat = decode(blobs)
+        x_hat = x if x_hat is None else x_hat
+        seconds["encode"] += t1 - t0
+        seconds["decode"] += time.perf_counter() - t1
+        row["bits"] += sum(8 * len(b) for b in blobs) / n
+        row["psnr"] += psnr(x_hat, x) * len(idx) / n
+        row["ssim"] += ssim(x_hat, x) * len(idx) / n
+        qi, tokens, answers = test.questions_of(idx)
+        accuracy.add(model(x_hat, qi, tokens), answers, test.family_of(idx))
+        if hasattr(model, "image_features"):
+            feats.append(realism_features(model, x_hat))
+            feats_original.append(realism_features(model, x))
+    row["fd"] = frechet_distance(torch.cat(feats), torch.cat(feats_original)) if feats else float("nan")
+    row["acc"] = accuracy.result()
+    row.update({f"{way}_per_s": n / max(s, 1e-9) for way, s in seconds.items()})
+    return row
+
+
+def score_codec(codec, model, test, limit=None):
+    """measure() for a codec, with `model`'s accuracy on the originals and the retention."""
+    row = measure(codec_files(codec), model, test, limit)
+    row["original"] = measure(originals(), model, test, limit)["acc"]
+    row["retention"] = retention(row["acc"], row["original"])
+    return row

@@ -1,0 +1,102 @@
+"""metrics.py: SSIM, the Fréchet distance and PSNR against direct implementations; accuracy and retention
+against counts done by hand; measure() on a method whose every number is known."""
+import numpy as np
+import pytest
+import torch
+
+import data
+import metrics
+
+
+def ssim_by_hand(a, b, sigma=1.5, size=11):
+    """SSIM computed window by window in numpy, straight from Wang et al. (2004), eqs. 13-14."""
+    g = np.exp(-(np.arange(size) - size // 2) ** 2 / (2 * sigma ** 2))
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2, values = 0.01 ** 2, 0.03 ** 2, []
+    for ch in range(a.shape[0]):
+        for i in range(a.shape[1] - size + 1):
+            for j in range(a.shape[2] - size + 1):
+                pa, pb = a[ch, i:i + size, j:j + size], b[ch, i:i + size, j:j + size]
+                ma, mb = (w * pa).sum(), (w * pb).sum()
+                va, vb = (w * (pa - ma) ** 2).sum(), (w * (pb - mb) ** 2).sum()
+                cov = (w * (pa - ma) * (pb - mb)).sum()
+                values.append((2 * ma * mb + c1) * (2 * cov + c2) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2)))
+    return float(np.mean(values))
+
+
+def test_ssim_matches_a_direct_implementation():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 18, 20))
+    b = np.clip(a + 0.2 * rng.standard_normal(a.shape), 0, 1)
+    got = metrics.ssim(torch.tensor(b[None], dtype=torch.float64), torch.tensor(a[None], dtype=torch.float64))
+    assert abs(got - ssim_by_hand(b, a)) < 1e-9
+    x = torch.rand(2, 3, 32, 32)
+    assert abs(metrics.ssim(x, x) - 1) < 1e-6
+
+
+def frechet_by_hand(a, b):
+    """The same distance the way FID code usually writes it: tr((S_a S_b)^1/2) from the eigenvalues of the
+    (non-symmetric) product S_a S_b, which are real and >= 0 for covariance matrices."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    cross = np.sqrt(np.clip(np.linalg.eigvals(cov_a @ cov_b).real, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+
+
+def test_frechet_distance_matches_a_direct_implementation_and_a_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6))
+    b = 0.5 * rng.standard_normal((400, 6)) @ rng.standard_normal((6, 6)) + 1
+    got = metrics.frechet_distance(torch.tensor(a), torch.tensor(b))
+    assert abs(got - frechet_by_hand(a, b)) < 1e-6 * max(1, got)
+    assert abs(metrics.frechet_distance(torch.tensor(a), torch.tensor(a))) < 1e-6
+    # diagonal covariances: the distance is |mu_a - mu_b|^2 + sum of (sigma_a - sigma_b)^2
+    z = rng.standard_normal((20000, 3))
+    z = (z - z.mean(0)) / z.std(0, ddof=1)
+    x, y = z * [1.0, 2.0, 3.0], z[:, [1, 2, 0]] * [2.0, 2.0, 1.0] + [1.0, 0.0, 0.0]
+    expected = 1.0 + (1 - 2) ** 2 + (2 - 2) ** 2 + (3 - 1) ** 2
+    assert abs(metrics.frechet_distance(torch.tensor(x), torch.tensor(y)) - expected) < 0.05
+
+
+def test_psnr_of_a_known_error():
+    x = torch.full((2, 3, 8, 8), 0.5)
+    assert abs(metrics.psnr(x + 0.1, x) - 20.0) < 1e-4
+
+
+def test_accuracy_per_family_matches_a_count_by_hand():
+    acc = metrics.Accuracy(["a", "b", "c"])
+    logits = torch.eye(4)[[0, 1, 2, 3, 0]]                           # predicts answers 0, 1, 2, 3, 0
+    acc.add(logits[:3], torch.tensor([0, 1, 0]), torch.tensor([0, 0, 1]))
+    acc.add(logits[3:], torch.tensor([3, 1]), torch.tensor([0, 1]))
+    # family a: questions 0, 1, 3 right (3 of 3); family b: 2 and 4 wrong (0 of 2); family c: none
+    assert acc.result() == {"a": 1.0, "b": 0.0, "overall": pytest.approx(0.6)}
+    assert metrics.retention({"a": 0.5, "overall": 0.45}, {"a": 1.0, "overall": 0.9}) == {"a": 0.5, "overall": 0.5}
+
+
+class Oracle(torch.nn.Module):
+    """Knows every answer, in the order measure() asks (images in order, each image's questions in
+    order). Answers right about an image with any detail in it, and answer 0 about a flat one."""
+
+    def __init__(self, answers, num_answers):
+        super().__init__()
+        self.answers, self.num_answers, self.asked = answers, num_answers, 0
+
+    def forward(self, x, qi, tokens):
+        right = self.answers[self.asked:self.asked + len(qi)]
+        self.asked += len(qi)
+        flat = x[qi].flatten(1).std(1) == 0
+        return torch.nn.functional.one_hot(torch.where(flat, 0, right), self.num_answers).float()
+
+
+def test_measure_counts_file_bits_and_accuracy_exactly():
+    test = data.load("easyvqa", "test")
+    gray = (lambda x, idx=None: [b"12345"] * len(x)), (lambda blobs: torch.full((len(blobs), 3, 64, 64), 0.5))
+    row = metrics.measure(gray, Oracle(test.q_answer, len(test.answer_names)), test, limit=20, batch_size=7)
+    assert row["bits"] == 40.0                                       # 5-byte files
+    x = test.images(torch.arange(20))
+    assert abs(row["psnr"] - metrics.psnr(torch.full_like(x, 0.5), x)) < 1e-4
+    _, _, answers = test.questions_of(torch.arange(20))
+    assert abs(row["acc"]["overall"] - (answers == 0).float().mean().item()) < 1e-6 and 0 < row["acc"]["overall"] < 1
+    oracle = Oracle(test.q_answer, len(test.answer_names))
+    assert metrics.measure(metrics.originals(), oracle, test, limit=20, batch_size=7)["acc"]["overall"] == 1.0
+    assert oracle.asked == len(answers)
