@@ -164,7 +164,8 @@ def generate(n, split="train", seed=0):
     """n scenes with their images and questions, deterministic from (split, seed).
 
     Returns images (n, 64, 64, 3) uint8, the scene graphs, and questions as
-    (image index, text, answer, family) tuples, at least 10 per image.
+    (image index, text, answer, family) tuples: sum(QUOTA.values()) = 12 per image. When a family
+    has too few well-posed questions in a scene, exist, count and compare fill in (they always can).
     """
     rng = random.Random(f"scenes/{split}/{seed}")
     used = {}                                   # (family, template, answer) -> times asked so far
