@@ -14,11 +14,12 @@ one base class owns the interval update; the encoder and the decoder differ only
 when a leading bit settles (`shift`) and when the interval straddles the middle (`underflow`).
 
 The file is a HEADER_BYTES = 3 byte header, then the payload:
-    byte 0   magic (high 4 bits: 1010) and container version (low 4 bits)
+    byte 0   magic (high 4 bits: 1010) and container version (low 4 bits): 2
     byte 1   fingerprint of the model whose probabilities coded the payload
-    byte 2   number of coded bits ÷ 8
+    byte 2   CRC-8 of bytes 0, 1 and the payload
 At 256 bits each header byte costs 3% of the file, so it is kept to the minimum that lets a decoder
-refuse a file that isn't ours, isn't for this model, or has been cut short.
+refuse a file that isn't ours, isn't for this model, or has been damaged. A file cut short is
+refused by the coder itself: its codes are prefix-free (see ArithmeticEncoder.finish).
 """
 import itertools
 
@@ -30,12 +31,17 @@ FULL = 1 << STATE_BITS          # 1 0000…0000 (33 bits)
 MASK = FULL - 1                 #   1111…1111
 HALF = FULL >> 1                #   1000…0000
 QUARTER = HALF >> 1             #   0100…0000
-MAGIC, VERSION = 0xA, 1
+MAGIC, VERSION = 0xA, 2
 HEADER_BYTES = 3
 
 
 class FormatError(ValueError):
-    """A .bin that can't be decoded: wrong magic, another model, truncated or corrupt."""
+    """A .bin that can't be decoded: wrong magic, another model, truncated or corrupt.
+    From decode_batch, `bad` maps the index of every bad payload to what is wrong with it."""
+
+    def __init__(self, message, bad=None):
+        super().__init__(message)
+        self.bad = bad or {}
 
 
 class ArithmeticCoder:
@@ -88,11 +94,16 @@ class ArithmeticEncoder(ArithmeticCoder):
         self.pending += 1
 
     def finish(self):
-        """Append the fewest bits that pin a value inside [low, high], given that the decoder reads
-        zeros past the end: none if low is 0 with nothing pending, else one 1 (value HALF; the
-        pending bits would be zeros, which the decoder supplies)."""
-        if self.low != 0 or self.pending:
-            self.out.append(1)
+        """Append two bits (and the pending ones) that pin a whole dyadic interval inside [low, high]:
+        01 = [QUARTER, HALF) if low < QUARTER, else 10 = [HALF, 3 QUARTER); the invariants put that
+        interval inside [low, high]. Whatever follows the code, it decodes the same message.
+        Why not fewer bits: since every message's code names an interval inside its own final
+        interval, and those don't overlap, no code is the start of another (the codes are
+        prefix-free). So a file cut short is never the code of some other message, and decode()
+        refuses it. Dropping the trailing zeros the decoder would supply saves a bit or two, but a
+        cut file then often decodes, to another image."""
+        self.pending += 1
+        self.shift(int(self.low >= QUARTER))
         return self.out
 
 
@@ -120,8 +131,8 @@ class ArithmeticDecoder(ArithmeticCoder):
         return bit
 
     def expected_length(self):
-        """Bits the encoder wrote for this message, including finish()."""
-        return self.written + (self.low != 0 or self.pending > 0)
+        """Bits the encoder wrote for this message, including finish()'s two and the pending ones."""
+        return self.written + self.pending + 2
 
 
 def context_mask(freqs):
@@ -148,6 +159,8 @@ def decode(data, n, freqs):
         ctx = ((ctx << 1) | bits[-1]) & mask
     if (dec.expected_length() + 7) // 8 != len(data):
         raise FormatError(f"payload is {len(data)} bytes, the code needs {(dec.expected_length() + 7) // 8}")
+    if encode(bits, freqs) != data:                  # the one payload that codes these bits (see finish)
+        raise FormatError("payload is not the code of the bits it decodes to (damaged or cut short)")
     return bits
 
 
@@ -199,9 +212,9 @@ def encode_batch(bits, freqs):
         lows[i], pendings[i] = low, pending
         low, high, settled[i], u = renormalize(low, high)
         pending = np.where(settled[i] > 0, 0, pending) + u
-    # finish(): one more 1 where low isn't 0 or bits are pending; it's a settled bit of its own
-    settled[n] = (low != 0) | (pending > 0)
-    lows[n] = HALF
+    # finish(): one settled bit (0 if low < QUARTER, else 1), after one more pending bit
+    settled[n], pendings[n] = 1, pending + ONE
+    lows[n] = np.where(low >= QUARTER, HALF, 0)
     return lay_out(*(np.ascontiguousarray(a.T) for a in (settled, lows, pendings)))
 
 
@@ -230,8 +243,8 @@ def lay_out(settled, lows, pendings):
 
 
 def decode_batch(payloads, n, freqs):
-    """decode() for many payloads at once -> (B, n) uint8 array. Raises FormatError naming the first
-    payload that isn't exactly what encode would write."""
+    """decode() for many payloads at once -> (B, n) uint8 array. Raises FormatError if a payload isn't
+    exactly what encode would write; its `bad` names every such payload."""
     B = len(payloads)
     table, mask = np.asarray(freqs, dtype=np.uint64)[:n].reshape(n, -1), context_mask(freqs)
     # every 56-bit window of each payload that starts on a byte: reading t bits at bit position pos
@@ -272,10 +285,15 @@ def decode_batch(payloads, n, freqs):
         pos += k + u
         code = ((code << k) & MASK) | (w >> u)
         code = (code & HALF) | ((code << u) & (HALF - 1)) | (w & ((ONE << u) - ONE))
-    expected = (written + ((low != 0) | (pending > 0)) + 7) // 8
-    for b, data in enumerate(payloads):
+    expected = (written + pending + 2 + 7) // 8
+    bad = {}
+    for b, (data, again) in enumerate(zip(payloads, encode_batch(bits, freqs))):
         if expected[b] != len(data):
-            raise FormatError(f"payload is {len(data)} bytes, the code needs {expected[b]}")
+            bad[b] = f"payload is {len(data)} bytes, the code needs {expected[b]}"
+        elif data != again:                                           # see ArithmeticEncoder.finish
+            bad[b] = "payload is not the code of the bits it decodes to (damaged or cut short)"
+    if bad:
+        raise FormatError(next(iter(bad.values())), bad)
     return bits
 
 
@@ -292,23 +310,53 @@ def unpack_bits(data):
 
 
 # ---- the container -----------------------------------------------------------------------------
+# CRC-8 with the polynomial x^8 + x^2 + x + 1 (0x07, "CRC-8/SMBUS"): the remainder of the message,
+# read as a polynomial over GF(2) times x^8, divided by it. Any polynomial of two terms or more
+# changes the remainder for every single-bit error, and this one also for every burst of up to 8
+# bits; a random change slips through with probability 1/256.
 
-def write_container(payload, n, fingerprint):
-    """The header (magic and version, fingerprint, n / 8), then the payload: the bytes of a .bin file."""
-    if n % 8 or not 0 < n // 8 < 256:
-        raise ValueError(f"the container holds 8 to 2040 coded bits in steps of 8, not {n}")
-    return bytes([(MAGIC << 4) | VERSION, fingerprint & 0xFF, n // 8]) + payload
+CRC8_POLY = 0x07
 
 
-def read_container(blob, n, fingerprint):
-    """The payload of a file made by the model with this fingerprint, which codes n bits per image.
-    FormatError names what is wrong with a file that isn't ours, isn't that model's, or is damaged."""
+def crc8_bitwise(data):
+    """The definition, one bit at a time: shift the message through an 8-bit register, and subtract
+    (xor) the polynomial whenever a 1 falls out of the top."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC8_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+CRC8_TABLE = [crc8_bitwise([i]) for i in range(256)]     # the register after one byte, for each byte
+
+
+def crc8(data):
+    """The same CRC, a byte at a time through the table: crc8(b"123456789") == 0xF4."""
+    crc = 0
+    for byte in data:
+        crc = CRC8_TABLE[crc ^ byte]
+    return crc
+
+
+def write_container(payload, fingerprint):
+    """The header (magic and version, fingerprint, CRC-8 of the rest), then the payload: a .bin file."""
+    head = bytes([(MAGIC << 4) | VERSION, fingerprint & 0xFF])
+    return head + bytes([crc8(head + payload)]) + payload
+
+
+def read_container(blob, fingerprint):
+    """The payload of an undamaged file made by the model with this fingerprint. FormatError names
+    what is wrong with a file that isn't ours, isn't that model's, or was damaged or cut short."""
     if len(blob) < HEADER_BYTES or blob[0] >> 4 != MAGIC:
         raise FormatError("not a compressed image (bad magic)")
+    if blob[0] & 0xF == 1:
+        raise FormatError("container version 1, from before files had a checksum; compress the image again")
     if blob[0] & 0xF != VERSION:
         raise FormatError(f"container version {blob[0] & 0xF}, this program reads version {VERSION}")
     if blob[1] != fingerprint & 0xFF:
         raise FormatError(f"made by another model (fingerprint {blob[1]:02x}, this model is {fingerprint & 0xFF:02x})")
-    if 8 * blob[2] != n:
-        raise FormatError(f"the header says {8 * blob[2]} coded bits, this model codes {n}")
+    if crc8(blob[:2] + blob[HEADER_BYTES:]) != blob[2]:
+        raise FormatError("damaged or cut short (checksum mismatch)")
     return blob[HEADER_BYTES:]

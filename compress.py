@@ -19,10 +19,16 @@ from PIL import Image
 from tqdm import tqdm
 
 import bitstream
-from files import IMAGE_EXTS, FileError, png_bytes, read_image, to_tensor, write_atomic
+from files import IMAGE_EXTS, FileError, load_checkpoint, png_bytes, read_image, to_tensor, write_atomic
 from model import Codec, load_codec
 
 DEFAULT_MODEL = Path(__file__).parent / "checkpoints" / "easyvqa-256.pt"
+TRAINED_ON = {"easyvqa": "easy-VQA (one coloured shape on a light background; a photo comes back as blobs)",
+              "scenes": "scenes (1-6 coloured shapes on a light background; a photo comes back as blobs)"}
+SHIPPED_HELP = """shipped codecs (--model checkpoints/NAME.pt), all trained on synthetic shapes, not photos:
+  easyvqa-256 (the default), easyvqa-64   easy-VQA images: one coloured shape
+  scenes-256, scenes-128                  scenes of 1-6 coloured shapes
+  easyvqa-256-no-adv, easyvqa-256-no-vqa  ablations: easyvqa-256 without the GAN or the VQA terms"""
 
 
 def load_image(path, size=64):
@@ -34,7 +40,8 @@ def load_image(path, size=64):
 
 
 def pairs(src, dst, decompress_mode):
-    """(input, output) paths for a file or a folder; outputs get .bin or .png."""
+    """(input, output) paths for a file or a folder. A folder's outputs keep each input's whole name,
+    so a.jpg and a.png become a.jpg.bin and a.png.bin, and with -d a.jpg.bin becomes a.jpg.png."""
     src, dst = Path(src), Path(dst)
     if not src.exists():
         raise FileError(f"{src}: no such file or folder")
@@ -44,58 +51,98 @@ def pairs(src, dst, decompress_mode):
                         (p.suffix == ".bin" if decompress_mode else p.suffix.lower() in IMAGE_EXTS))
         if not inputs:
             raise FileError(f"{src}: no {'.bin files' if decompress_mode else 'images'} in this folder")
-        dst.mkdir(parents=True, exist_ok=True)
-        return [(p, dst / (p.stem + suffix)) for p in inputs]
+        if dst.exists() and not dst.is_dir():
+            raise FileError(f"{dst}: is a file; give a folder for the outputs of the folder {src}")
+        make_folder(dst)
+        return [(p, dst / ((p.stem if decompress_mode else p.name) + suffix)) for p in inputs]
+    if dst.is_dir():                                  # a file into a folder: keep its name there
+        dst = dst / ((src.stem if decompress_mode else src.name) + suffix)
     if dst.exists() and dst.resolve() == src.resolve():
         raise FileError(f"{dst}: refusing to overwrite the input")
+    make_folder(dst.parent)
     return [(src, dst)]
 
 
+def make_folder(folder):
+    """Create a missing output folder (and its parents), or say in one line why it can't be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FileError(f"{folder}: can't create this folder ({e.strerror})") from None
+
+
+def error(message):
+    """One line on stderr, written above the progress bar instead of into it."""
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
 def decode_each(model, jobs, size):
-    """Decode a batch of (src, dst, payload) at once; if one is bad, go file by file to name it."""
+    """Decode a batch of (src, dst, payload) at once -> (src, dst, x_hat or None if refused). The
+    coder names every bad payload at once; those are refused and the others decoded again."""
     try:
         x_hat = model.decompress([payload for _, _, payload in jobs], size)["x_hat"]
         return [(src, dst, x) for (src, dst, _), x in zip(jobs, x_hat)]
     except bitstream.FormatError as e:
-        if len(jobs) == 1:
-            print(f"error: {jobs[0][0]}: {e}", file=sys.stderr)
-            return [(jobs[0][0], jobs[0][1], None)]
-        return [item for job in jobs for item in decode_each(model, [job], size)]
+        for i, why in e.bad.items():
+            error(f"{jobs[i][0]}: {why}")
+        good = [job for i, job in enumerate(jobs) if i not in e.bad]
+        return [(src, dst, None) for i, (src, dst, _) in enumerate(jobs) if i in e.bad] + \
+            (decode_each(model, good, size) if good else [])
+
+
+def write(dst, blob):
+    """write_atomic, with a failure (a read-only folder, a full disk) as one line. -> True if written."""
+    try:
+        write_atomic(dst, blob)
+        return True
+    except OSError as e:
+        error(f"{dst}: can't write this file ({e.strerror})")
+        return False
 
 
 def run(args):
     model = load_codec(args.model)
+    print(f"codec {args.model}: {model.bits} bits, trained on {describe(args.model)}")
     fingerprint, failures = model.fingerprint(), 0
     jobs = pairs(args.input, args.output, args.decompress)
-    bar = tqdm(jobs, unit="file", disable=len(jobs) == 1)
-    for start in range(0, len(jobs), args.batch):
-        batch, good = jobs[start:start + args.batch], []
+    # files per step: --batch, or fewer when decoding large images, so that the bar moves and
+    # a step's pictures fit in memory (Codec.decompress decodes in chunks of as many pixels)
+    step = args.batch if not args.decompress else max(1, min(args.batch, 500 * 64 * 64 // args.size ** 2))
+    bar = tqdm(total=len(jobs), unit="file", disable=len(jobs) == 1)
+    for start in range(0, len(jobs), step):
+        batch, good = jobs[start:start + step], []
         for src, dst in batch:                        # read and check every input before any coding
             try:
                 if args.decompress:
-                    good.append((src, dst, bitstream.read_container(src.read_bytes(), model.bits, fingerprint)))
+                    good.append((src, dst, bitstream.read_container(src.read_bytes(), fingerprint)))
                 else:
                     good.append((src, dst, load_image(src)))
             except (FileError, bitstream.FormatError, OSError) as e:
-                msg = str(e) if isinstance(e, FileError) else f"{src}: {e}"
-                print(f"error: {msg}", file=sys.stderr)
+                error(str(e) if isinstance(e, FileError) else f"{src}: {e}")
                 failures += 1
         if args.decompress and good:
             for src, dst, x_hat in decode_each(model, good, args.size):
-                if x_hat is None:
+                if x_hat is None or not write(dst, png_bytes(x_hat)):
                     failures += 1
                     continue
-                write_atomic(dst, png_bytes(x_hat))
                 tqdm.write(f"{src} -> {dst} ({args.size}×{args.size} pixels)")
         elif good:
             out = model.compress(torch.stack([x for _, _, x in good]))
             for (src, dst, _), payload in zip(good, out["strings"]):
-                blob = bitstream.write_container(payload, model.bits, fingerprint)
-                write_atomic(dst, blob)
+                blob = bitstream.write_container(payload, fingerprint)
+                if not write(dst, blob):
+                    failures += 1
+                    continue
                 tqdm.write(f"{src} -> {dst}: {8 * len(blob)} bits")
         bar.update(len(batch))
     bar.close()
     return 2 if failures else 0
+
+
+def describe(path):
+    """What a codec checkpoint was trained on, in words, for the line compress.py prints first."""
+    data = load_checkpoint(path).get("data")
+    return TRAINED_ON.get(data, f"the images in {data} (no questions)" if data else "unrecorded data")
 
 
 def benchmark(model, n=1000, batch=500):
@@ -126,19 +173,24 @@ def benchmark(model, n=1000, batch=500):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Compress 64×64 images into a few hundred bits, or decompress them.")
+    p = argparse.ArgumentParser(description="Compress 64×64 images into a few hundred bits, or decompress them.",
+                                epilog=SHIPPED_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", help="an image or a folder of images; with -d a .bin or a folder of them")
-    p.add_argument("output", nargs="?", help="the .bin (or .png with -d), or a folder")
+    p.add_argument("output", nargs="?", help="the .bin (or .png with -d), or a folder; missing folders are made")
     p.add_argument("-d", "--decompress", action="store_true")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="codec checkpoint (default: %(default)s)")
-    p.add_argument("--size", type=int, default=64, help="output resolution when decompressing")
-    p.add_argument("--batch", type=int, default=500, help="images coded at once")
+    p.add_argument("--size", type=int, default=64, help="output resolution when decompressing, 8…1024")
+    p.add_argument("--batch", type=int, default=500, help="images coded at once, at least 1")
     p.add_argument("--benchmark", type=int, metavar="N", help="time N random images each way, print images/s")
     args = p.parse_args(argv)
-    if not args.benchmark and args.output is None:
-        p.error("give an input and an output (or --benchmark N)")
-    if not 8 <= args.size <= 1024:
-        p.error(f"--size must be in 8…1024, not {args.size}")
+    checks = [(args.benchmark is None and args.output is None, "give an input and an output (or --benchmark N)"),
+              (not 8 <= args.size <= 1024, f"--size must be in 8…1024, not {args.size}"),
+              (args.batch < 1, f"--batch must be at least 1, not {args.batch}"),
+              (args.benchmark is not None and args.benchmark < 1, f"--benchmark must be at least 1, not {args.benchmark}")]
+    for bad, message in checks:
+        if bad:
+            print(f"error: {message}", file=sys.stderr)
+            return 2
     try:
         if args.benchmark:
             if not Path(args.model).exists():
@@ -148,6 +200,9 @@ def main(argv=None):
         return run(args)
     except (FileError, bitstream.FormatError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:                              # a path the system refuses: too long, no permission
+        print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
         return 2
 
 

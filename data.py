@@ -113,7 +113,7 @@ def load_scenes(split, vocab=None):
         z = np.load(path)
         pixels, graph = z["pixels"], json.loads(str(z["graph"]))
     else:
-        images, graphs, questions = scenes.generate(n, split, seed=0)
+        images, graphs, questions = scenes.generate(n, split, seed=0, progress=True)
         pixels, graph = images.transpose(0, 3, 1, 2), {"scenes": graphs, "questions": questions}
         CACHE.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()

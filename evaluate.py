@@ -222,23 +222,42 @@ def samples(name, codec_paths, count=8):
     return img
 
 
+def codecs_by_data(paths):
+    """{dataset: [checkpoint paths]} for the --codec paths, each checked before any work starts."""
+    by_data = {}
+    for path in paths:
+        data = files.load_checkpoint(path, keys=("model_args", "codec")).get("data")
+        if data not in SHIPPED:
+            raise files.CheckpointError(f"{path}: trained on {data or 'unrecorded data'}; the benchmark has "
+                                        f"questions for {' and '.join(SHIPPED)} only")
+        by_data.setdefault(data, []).append(path)
+    return by_data
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--codec", action="append", help="codec checkpoint(s) to add (default: the shipped ones)")
+    p.add_argument("--codec", action="append", help="codec checkpoint(s) to benchmark instead of the shipped ones")
     p.add_argument("--data", action="append", choices=list(SHIPPED), help="default: both")
-    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images, at least 1")
     p.add_argument("--out", default="results")
     args = p.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        print(f"error: --limit must be at least 1, not {args.limit}", file=sys.stderr)
+        return 2
     start = time.time()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results, pictures = {}, []
     try:
-        for name in args.data or list(SHIPPED):
-            paths = [c for c in args.codec or [] if files.load_checkpoint(c).get("data") == name] \
-                if args.codec else [CKPT / f"{stem}.pt" for stem in SHIPPED[name]]
-            results[name] = benchmark(name, [p for p in paths if Path(p).exists()], args.limit)
-            pictures.append(samples(name, [p for p in paths if Path(p).exists()]))
+        out.mkdir(parents=True, exist_ok=True)       # fail now, not after minutes of work
+    except OSError as e:
+        print(f"error: {out}: can't write the report here ({e.strerror})", file=sys.stderr)
+        return 2
+    try:
+        chosen = codecs_by_data(args.codec) if args.codec else \
+            {name: [CKPT / f"{stem}.pt" for stem in stems] for name, stems in SHIPPED.items()}
+        for name in args.data or list(chosen):
+            results[name] = benchmark(name, chosen.get(name, []), args.limit)
+            pictures.append(samples(name, chosen.get(name, [])))
     except (datasets.DataError, files.FileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -94,10 +94,10 @@ def codec_files(codec):
     fingerprint = codec.fingerprint()
 
     def encode(x, idx=None):
-        return [bitstream.write_container(s, codec.bits, fingerprint) for s in codec.compress(x)["strings"]]
+        return [bitstream.write_container(s, fingerprint) for s in codec.compress(x)["strings"]]
 
     def decode(blobs):
-        return codec.decompress([bitstream.read_container(b, codec.bits, fingerprint) for b in blobs])["x_hat"]
+        return codec.decompress([bitstream.read_container(b, fingerprint) for b in blobs])["x_hat"]
     return encode, decode
 
 

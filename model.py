@@ -73,9 +73,11 @@ class Codec(nn.Module):
         exactly what compress() writes."""
         bits = bitstream.decode_batch(strings, self.bits, self.bit_model.freqs.cpu().numpy())   # (B, bits)
         b = 2 * torch.from_numpy(bits).float().to(self.bit_model.freqs.device) - 1
-        # the arithmetic decoder likes big batches, the decoder network chunks of 64: its activations
-        # then stay in the CPU caches
-        return {"x_hat": torch.cat([self.g_s(chunk, size) for chunk in b.split(64)]).clamp(0, 1)}
+        # the arithmetic decoder likes big batches, the decoder network chunks of 64 images at 64×64:
+        # its activations then stay in the CPU caches. At larger sizes a chunk holds as many pixels,
+        # so memory stays bounded: at 1024×1024 one image at a time, about 0.3 GB.
+        chunk = max(1, 64 * 64 * 64 // (size * size))
+        return {"x_hat": torch.cat([self.g_s(part, size) for part in b.split(chunk)]).clamp(0, 1)}
 
     def fingerprint(self):
         """One byte that tells this model's files from another's: a hash of every weight and table."""

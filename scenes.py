@@ -21,6 +21,7 @@ import random
 
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm import tqdm
 
 SHAPES = ("circle", "square", "triangle")
 COLORS = {"gray": (128, 128, 128), "red": (205, 40, 40), "blue": (40, 75, 215), "green": (35, 155, 55),
@@ -160,7 +161,7 @@ def candidates(scene):
     return out
 
 
-def generate(n, split="train", seed=0):
+def generate(n, split="train", seed=0, progress=False):
     """n scenes with their images and questions, deterministic from (split, seed).
 
     Returns images (n, 64, 64, 3) uint8, the scene graphs, and questions as
@@ -170,7 +171,7 @@ def generate(n, split="train", seed=0):
     rng = random.Random(f"scenes/{split}/{seed}")
     used = {}                                   # (family, template, answer) -> times asked so far
     images, scenes, questions = np.zeros((n, 64, 64, 3), np.uint8), [], []
-    for i in range(n):
+    for i in tqdm(range(n), desc=f"generating the scenes {split} split", unit="scene", disable=not progress):
         scene = sample_scene(rng)
         images[i] = render(scene)
         scenes.append(scene)
@@ -193,10 +194,12 @@ def generate(n, split="train", seed=0):
 
 
 if __name__ == "__main__":
-    # Generate the test split from scratch, time it, and draw a few scenes with their questions.
+    import argparse
     import collections
     import os
     import time
+    argparse.ArgumentParser(description="Generate the scenes test split from scratch, time it, print its "
+                            "answer counts and draw its first 32 images to results/scenes.png.").parse_args()
     start = time.perf_counter()
     images, graphs, questions = generate(2000, "test")
     seconds = time.perf_counter() - start

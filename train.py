@@ -18,6 +18,7 @@ to fool the model it trains against, so watch the judge.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -48,8 +49,7 @@ defaults = dict(
     code="global",      # global | grid: how the encoder lays out the bits (encoder.py); grid for scenes
     steps=7500,         # stop here or at --minutes, whichever comes first
     batch=32,           # images per step
-    questions=4,        # a step trains on batch × this many questions, drawn at random from all of the
-                        # batch's (the VQA hops cost per question): 4 per image on average, not each
+    questions=4,        # a step trains on batch × this many of the batch's questions, drawn at random
     lr=1e-3,            # encoder, decoder, bit model
     lr_d=4e-4,          # discriminator
     w_mse=5.0,          # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
@@ -59,33 +59,47 @@ defaults = dict(
     w_rate=0.01,        # bits per image (as a fraction of --bits): trains the bit model that codes them
     warmup=300,         # first steps without the binarizer: the decoder learns to read the code before the noise
     decay=0.3,          # learning rates fall linearly to 0 over this last fraction of the run (steps or minutes)
-    eval_every=250,
+    eval_every=250,     # steps between validations, sample pictures and checkpoints
     out="",             # default runs/DATA-BITS
     vqa="",             # frozen VQA loss model; default checkpoints/vqa-DATA-loss.pt, else trained here
     judge="",           # default checkpoints/vqa-DATA-judge.pt
-    seed=0,
+    seed=0,             # torch's seed: the batches, the initial weights, the binarizer's noise
     device="auto",      # auto | cpu | cuda | mps
     minutes=20.0,       # stop cleanly after this wall-clock budget (0: no budget)
-    resume=False,       # continue OUT/ckpt.pt: same step, same optimiser state
+    resume=False,       # continue OUT/ckpt.pt: its step, optimiser state and flags (--steps, --minutes may change)
     dry_run=False,      # one small batch, for tests
 )
-parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+# --help shows the comment beside each default above
+comments = dict(re.findall(r"^    (\w+)=[^#\n]*# (.*)$", Path(__file__).read_text(encoding="utf-8"), re.M))
+parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
 for key, value in defaults.items():
-    if isinstance(value, bool):
-        parser.add_argument(f"--{key}", action="store_true")
-    else:
-        parser.add_argument(f"--{key}", type=type(value), default=value)
+    kind = dict(action="store_true") if isinstance(value, bool) else dict(type=type(value), default=value)
+    parser.add_argument(f"--{key}", help=comments.get(key, "").replace("%", "%%"), **kind)
 args = parser.parse_args()
+typed = {a[2:].split("=")[0] for a in sys.argv[1:] if a.startswith("--")}   # the flags on the command line
 name = Path(args.data).name if args.data not in ("easyvqa", "scenes") else args.data
 out = Path(args.out or f"runs/{name}-{args.bits}")
-if args.dry_run:
-    args.steps, args.batch, args.eval_every = 1, 4, 1
-weights = {"mse": args.w_mse, "kl": args.w_kl, "feat": args.w_feat, "adv": args.w_adv, "rate": args.w_rate}
 
 
 def fail(message):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+# a resumed run takes its flags from its checkpoint; only its length and device may change
+if args.resume:
+    try:
+        saved = files.load_checkpoint(out / "ckpt.pt", keys=("args",))["args"]
+    except files.CheckpointError as e:
+        fail(f"{e}: nothing to resume")
+    for key in sorted(typed - {"steps", "minutes", "eval_every", "device", "resume", "out"}):
+        if key in saved and saved[key] != getattr(args, key):
+            fail(f"--{key} {getattr(args, key)} contradicts the run in {out} ({key} {saved[key]}); "
+                 f"leave it out to continue that run, or give a new --out")
+    args = argparse.Namespace(**{**saved, **{k: getattr(args, k) for k in typed if k in saved}, "resume": True})
+elif args.dry_run:
+    args.steps, args.batch, args.eval_every = 1, 4, 1
+weights = {"mse": args.w_mse, "kl": args.w_kl, "feat": args.w_feat, "adv": args.w_adv, "rate": args.w_rate}
 
 
 try:
@@ -97,7 +111,12 @@ except ValueError as e:
 ddp = "RANK" in os.environ
 if args.device == "auto":
     args.device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-device = torch.device(args.device)
+try:
+    device = torch.device(args.device)
+except RuntimeError:
+    fail(f"--device {args.device}: not a device name (auto, cpu, cuda, cuda:1, mps)")
+if (device.type == "cuda" and not torch.cuda.is_available()) or (device.type == "mps" and not torch.backends.mps.is_available()):
+    fail(f"--device {args.device}: this machine has no {device.type.upper()} device; use --device cpu, or auto")
 if ddp:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()

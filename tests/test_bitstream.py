@@ -31,7 +31,7 @@ def test_named_cases():
     for freq in (1, 2, 2048, TOTAL - 2, TOTAL - 1):
         for bits in ([0] * n, [1] * n, [i % 2 for i in range(n)]):
             round_trip(bits, [[freq]] * n)
-    assert round_trip([], []) == b""                                   # the empty message
+    assert round_trip([], []) == b"\x40"                               # the empty message: finish()'s 01
     round_trip([1], [[1]])                                             # a bit the model deems almost impossible
     round_trip([0, 1, 0], [[TOTAL - 1], [1], [TOTAL - 1]])
 
@@ -65,26 +65,43 @@ def test_ten_thousand_random_messages():
         round_trip(bits, freqs)
 
 
-def test_truncated_or_padded_payload_is_refused():
+def test_every_truncated_or_padded_payload_is_refused():
+    """The codes are prefix-free (ArithmeticEncoder.finish), so no cut payload is another message's code."""
     rng = random.Random(2)
     bits = [rng.randint(0, 1) for _ in range(256)]
     freqs = [[TOTAL // 2]] * 256
     data = bs.encode(bits, freqs)
-    for bad in (data[:-1], data[:5], data + b"\x00", b""):
+    for bad in [data[:cut] for cut in range(len(data))] + [data + b"\x00", data + b"\x80"]:
         with pytest.raises(bs.FormatError):
             bs.decode(bad, 256, freqs)
 
 
 def test_container_header_is_three_bytes_and_checked():
-    blob = bs.write_container(b"\x12\x34", 256, fingerprint=0x5A)
-    assert len(blob) == bs.HEADER_BYTES + 2 and bs.read_container(blob, 256, 0x5A) == b"\x12\x34"
+    blob = bs.write_container(b"\x12\x34", fingerprint=0x5A)
+    assert len(blob) == bs.HEADER_BYTES + 2 and bs.read_container(blob, 0x5A) == b"\x12\x34"
+    old = bytes([0xA1, 0x5A, 256 // 8]) + b"\x12\x34"                  # version 1: byte 2 held bits ÷ 8
     for bad, why in [(b"", "magic"), (b"\x00" + blob[1:], "magic"), (blob[:1] + b"\x00" + blob[2:], "another model"),
-                     (bytes([blob[0] + 1]) + blob[1:], "version"), (blob[:2] + b"\x00" + blob[3:], "says 0 coded bits"),
-                     (blob[:2] + b"\x10" + blob[3:], "says 128 coded bits, this model codes 256")]:
+                     (bytes([blob[0] + 1]) + blob[1:], "version 3"), (old, "version 1, from before"),
+                     (blob[:2] + bytes([blob[2] ^ 1]) + blob[3:], "checksum"), (blob[:-1], "checksum")]:
         with pytest.raises(bs.FormatError, match=why):
-            bs.read_container(bad, 256, 0x5A)
-    with pytest.raises(ValueError):
-        bs.write_container(b"", 12, 0)
+            bs.read_container(bad, 0x5A)
+
+
+def test_crc8_against_the_catalogue_and_its_definition():
+    """Reference: the CRC catalogue's check value of CRC-8/SMBUS (poly 0x07, init 0, no reflection):
+    0xF4 for the ASCII bytes "123456789"; and the bit-at-a-time definition on random data."""
+    assert bs.crc8(b"123456789") == bs.crc8_bitwise(b"123456789") == 0xF4
+    assert bs.crc8(b"") == 0
+    rng = random.Random(6)
+    for _ in range(500):
+        data = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+        assert bs.crc8(data) == bs.crc8_bitwise(data)
+        # every single-bit error changes it (the polynomial has more than one term)
+        if data:
+            i = rng.randrange(8 * len(data))
+            flipped = bytearray(data)
+            flipped[i // 8] ^= 1 << (i % 8)
+            assert bs.crc8(bytes(flipped)) != bs.crc8(data)
 
 
 def test_invariants_hold_after_every_update():

@@ -47,7 +47,23 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     report = (tmp_path / "results" / "benchmark.md").read_text()
     for row in ("ours, codec", "thumbnail 4×4", "JPEG q1", "WebP q0", "original (ceiling)", "question only (floor)"):
         assert row in report
-    assert "| ours, codec | 88 |" in report                              # 64 coded bits + 3-byte header, exactly
+    assert "| ours, codec | 96 |" in report      # 64 coded bits at p = 1/2, finish()'s 2: 9 bytes; + 3-byte header
     original = next(line for line in report.splitlines() if line.startswith("| original"))
     assert "| FD |" in report and "| 0.00 |" in original                # originals against themselves
     assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples.png").exists()
+
+
+def test_mistakes_are_one_line_and_exit_2(tmp_path):
+    torch.manual_seed(0)
+    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data=str(tmp_path)), tmp_path / "photos.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    cases = {("--limit", "0"): "--limit must be at least 1",
+             ("--codec", str(tmp_path / "garbage.pt")): "not a readable checkpoint",
+             ("--codec", str(tmp_path / "photos.pt")): "questions for easyvqa and scenes only",
+             ("--codec", str(tmp_path / "missing.pt")): "no such checkpoint"}
+    for args, message in cases.items():
+        r = subprocess.run([sys.executable, "evaluate.py", *args, "--out", str(tmp_path / "out")],
+                           cwd=ROOT, capture_output=True, text=True)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and message in lines[0], (args, r.stderr)
+        assert "weights_only" not in r.stderr and not (tmp_path / "out" / "benchmark.md").exists()

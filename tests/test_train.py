@@ -1,7 +1,9 @@
 """train.py: a dry run on each data source, resume, and DistributedDataParallel with 2 CPU processes."""
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,19 +46,41 @@ def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp
     assert model.decompress(strings)["x_hat"].shape == (2, 3, 64, 64)
 
 
-def test_resume_continues_from_the_saved_step_and_optimiser(tmp_path):
-    common = ("--data", "easyvqa", "--bits", 32, "--batch", 4, "--eval_every", 2, "--out", tmp_path)
-    train(*common, "--steps", 2)
-    before = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    train(*common, "--steps", 4, "--resume")
+def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
+    """SIGKILL after the first checkpoint; then --resume with nothing but --out continues from that
+    step with the same optimiser state and the flags the checkpoint stored."""
+    run = subprocess.Popen([sys.executable, "train.py", "--data", "easyvqa", "--bits", "32", "--batch", "4",
+                            "--eval_every", "2", "--steps", "1000", "--out", str(tmp_path)],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (tmp_path / "ckpt.pt").exists() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert run.returncode == -signal.SIGKILL
+    killed = torch.load(tmp_path / "ckpt.pt", weights_only=True)      # written atomically: whole, never half
+    step = killed["step"]
+    assert step >= 2 and killed["args"]["bits"] == 32
+    train("--out", tmp_path, "--resume", "--steps", step + 2)
     after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    assert before["step"] == 2 and after["step"] == 4
-    assert after["opt_g"]["state"][0]["step"].item() == 4          # Adam's counter went on from 2
-    assert after["minutes"] >= before["minutes"]                     # and the clock the budget counts
-    # the last step (step 3 of 4) ran at lr × (1 - 3/4) / 0.3: the linear decay over the last 30%
-    assert after["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * (1 - 3 / 4) / 0.3)
-    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [2, 4]
+    assert after["step"] == step + 2 and after["args"]["batch"] == 4 and after["model_args"]["bits"] == 32
+    assert after["opt_g"]["state"][0]["step"].item() == step + 2     # Adam's counter went on
+    assert after["minutes"] >= killed["minutes"]                      # and the clock the budget counts
+    # the last step (step + 1 of step + 2) ran at lr × (1 - (step + 1) / (step + 2)) / 0.3: the linear decay
+    assert after["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * (1 - (step + 1) / (step + 2)) / 0.3)
+    assert load_codec(tmp_path / "codec.pt").bits == 32
+
+
+def test_resume_refuses_a_contradicting_flag_and_a_damaged_checkpoint(tmp_path):
+    train("--data", "easyvqa", "--bits", 32, "--dry_run", "--out", tmp_path)
+    r = subprocess.run([sys.executable, "train.py", "--out", str(tmp_path), "--resume", "--bits", "64"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--bits 64 contradicts" in r.stderr
+    (tmp_path / "ckpt.pt").write_bytes(b"PK\x03\x04 garbage")
+    r = subprocess.run([sys.executable, "train.py", "--out", str(tmp_path), "--resume"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not a readable checkpoint" in r.stderr
+    assert "weights_only" not in r.stderr and "Traceback" not in r.stderr
 
 
 def test_ddp_two_cpu_processes(tmp_path):
@@ -67,8 +91,18 @@ def test_ddp_two_cpu_processes(tmp_path):
 
 @pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"),
                                        (("--code", "grid", "--bits", 100), "multiple of 16"),
-                                       (("--bits", 100), "multiple of 8")])
+                                       (("--bits", 100), "multiple of 8"),
+                                       (("--device", "cuda" if not torch.cuda.is_available() else "nonsense"), "--device"),
+                                       (("--resume",), "nothing to resume")])
 def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path):
     r = subprocess.run([sys.executable, "train.py", *map(str, bad), "--dry_run", "--out", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and word in r.stderr, r.stderr
+
+
+def test_help_describes_every_flag_from_the_comments_beside_the_defaults():
+    r = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    for phrase in ("--bits BITS bits per image", "--w_adv W_ADV generator's hinge loss", "--resume continue OUT/ckpt.pt"):
+        assert phrase in text, phrase
