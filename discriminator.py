@@ -11,7 +11,6 @@ a plausible image on its own. With no questions (a folder of photos), D is uncon
 Spectral norm on every layer keeps D's gradients bounded, so the generator is not thrown around;
 the loss is the hinge loss.
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
