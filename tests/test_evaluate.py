@@ -53,7 +53,7 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples.png").exists()
 
 
-def test_mistakes_are_one_line_and_exit_2(tmp_path):
+def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
     torch.manual_seed(0)
     files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data=str(tmp_path)), tmp_path / "photos.pt")
     (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
@@ -62,8 +62,8 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path):
              ("--codec", str(tmp_path / "photos.pt")): "questions for easyvqa and scenes only",
              ("--codec", str(tmp_path / "missing.pt")): "no such checkpoint"}
     for args, message in cases.items():
-        r = subprocess.run([sys.executable, "evaluate.py", *args, "--out", str(tmp_path / "out")],
-                           cwd=ROOT, capture_output=True, text=True)
-        lines = r.stderr.strip().splitlines()
-        assert r.returncode == 2 and len(lines) == 1 and message in lines[0], (args, r.stderr)
-        assert "weights_only" not in r.stderr and not (tmp_path / "out" / "benchmark.md").exists()
+        code = evaluate.main([*args, "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, err)
+        assert "weights_only" not in err and not (tmp_path / "out" / "benchmark.md").exists()

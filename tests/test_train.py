@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import files
 from model import load_codec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,7 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
 
 
 def test_resume_refuses_a_contradicting_flag_and_a_damaged_checkpoint(tmp_path):
-    train("--data", "easyvqa", "--bits", 32, "--dry_run", "--out", tmp_path)
+    files.save_checkpoint({"args": {"data": "easyvqa", "bits": 32, "batch": 4}}, tmp_path / "ckpt.pt")
     r = subprocess.run([sys.executable, "train.py", "--out", str(tmp_path), "--resume", "--bits", "64"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--bits 64 contradicts" in r.stderr
