@@ -19,7 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import bitstream
-from files import IMAGE_EXTS, FileError, load_checkpoint, png_bytes, read_image, to_tensor, write_atomic
+from files import IMAGE_EXTS, FileError, png_bytes, read_image, to_tensor, write_atomic
 from model import Codec, load_codec
 
 DEFAULT_MODEL = Path(__file__).parent / "checkpoints" / "easyvqa-256.pt"
@@ -102,7 +102,7 @@ def write(dst, blob):
 
 def run(args):
     model = load_codec(args.model)
-    print(f"codec {args.model}: {model.bits} bits, trained on {describe(args.model)}")
+    print(f"codec {args.model}: {model.bits} bits, trained on {describe(model.trained_on)}")
     fingerprint, failures = model.fingerprint(), 0
     jobs = pairs(args.input, args.output, args.decompress)
     # files per step: --batch, or fewer when decoding large images, so that the bar moves and
@@ -139,9 +139,8 @@ def run(args):
     return 2 if failures else 0
 
 
-def describe(path):
-    """What a codec checkpoint was trained on, in words, for the line compress.py prints first."""
-    data = load_checkpoint(path).get("data")
+def describe(data):
+    """What a codec was trained on, in words, for the line compress.py prints first."""
     return TRAINED_ON.get(data, f"the images in {data} (no questions)" if data else "unrecorded data")
 
 

@@ -93,11 +93,13 @@ def codec_checkpoint(codec, **info):
 
 
 def load_codec(path, device="cpu"):
-    """Rebuild a codec from its checkpoint alone, in eval mode. CheckpointError names what is wrong."""
+    """Rebuild a codec from its checkpoint alone, in eval mode. CheckpointError names what is wrong.
+    codec.trained_on is the data it was trained on, as train.py recorded it (None if it didn't)."""
     ckpt = files.load_checkpoint(path, keys=("model_args", "codec"), device=device)
     try:
         codec = Codec(**ckpt["model_args"])
         codec.load_state_dict(ckpt["codec"])
     except (TypeError, ValueError, RuntimeError) as e:               # other arguments, other shapes
         raise files.CheckpointError(f"{path}: not a codec this code can rebuild ({type(e).__name__})") from None
+    codec.trained_on = ckpt.get("data")
     return codec.to(device).eval()
