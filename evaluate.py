@@ -226,7 +226,7 @@ def codecs_by_data(paths):
     """{dataset: [checkpoint paths]} for the --codec paths, each checked before any work starts."""
     by_data = {}
     for path in paths:
-        data = files.load_checkpoint(path, keys=("model_args", "codec")).get("data")
+        data = load_codec(path).trained_on
         if data not in SHIPPED:
             raise files.CheckpointError(f"{path}: trained on {data or 'unrecorded data'}; the benchmark has "
                                         f"questions for {' and '.join(SHIPPED)} only")

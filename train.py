@@ -89,9 +89,10 @@ def fail(message):
 # a resumed run takes its flags from its checkpoint; only its length and device may change
 if args.resume:
     try:
-        saved = files.load_checkpoint(out / "ckpt.pt", keys=("args",))["args"]
+        resumed = files.load_checkpoint(out / "ckpt.pt", keys=("args", "codec", "disc", "opt_g", "opt_d", "step", "minutes"))
     except files.CheckpointError as e:
         fail(f"{e}: nothing to resume")
+    saved = resumed["args"]
     for key in sorted(typed - {"steps", "minutes", "eval_every", "device", "resume", "out"}):
         if key in saved and saved[key] != getattr(args, key):
             fail(f"--{key} {getattr(args, key)} contradicts the run in {out} ({key} {saved[key]}); "
@@ -171,17 +172,12 @@ disc = Discriminator(len(train_data.vocab) if train_data.has_questions else 2).t
 opt_g = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
 opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.9))
 step, minutes_done = 0, 0.0
-if args.resume:
-    try:
-        ckpt = files.load_checkpoint(out / "ckpt.pt", keys=("codec", "disc", "opt_g", "opt_d", "step", "minutes"),
-                                     device=device)
-    except files.CheckpointError as e:
-        fail(f"{e}: nothing to resume")
-    codec.load_state_dict(ckpt["codec"])
-    disc.load_state_dict(ckpt["disc"])
-    opt_g.load_state_dict(ckpt["opt_g"])
-    opt_d.load_state_dict(ckpt["opt_d"])
-    step, minutes_done = ckpt["step"], ckpt["minutes"]
+if args.resume:                                      # `resumed` was read with the flags, at the top
+    codec.load_state_dict(resumed["codec"])           # (both copy the tensors to the models' device)
+    disc.load_state_dict(resumed["disc"])
+    opt_g.load_state_dict(resumed["opt_g"])
+    opt_d.load_state_dict(resumed["opt_d"])
+    step, minutes_done = resumed["step"], resumed["minutes"]
     torch.manual_seed(args.seed + rank + 1000 * step)  # fresh batches, not a replay of the first ones
 raw_codec, raw_disc = codec, disc                    # DDP wraps them; checkpoints hold the raw modules
 if ddp:

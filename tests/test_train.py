@@ -76,7 +76,8 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
 
 
 def test_resume_refuses_a_contradicting_flag_and_a_damaged_checkpoint(tmp_path):
-    files.save_checkpoint({"args": {"data": "easyvqa", "bits": 32, "batch": 4}}, tmp_path / "ckpt.pt")
+    files.save_checkpoint({"args": {"data": "easyvqa", "bits": 32, "batch": 4}, "step": 2, "minutes": 0.1,
+                           **dict.fromkeys(("codec", "disc", "opt_g", "opt_d"), {})}, tmp_path / "ckpt.pt")
     r = subprocess.run([sys.executable, "train.py", "--out", str(tmp_path), "--resume", "--bits", "64"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--bits 64 contradicts" in r.stderr
