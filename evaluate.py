@@ -1,20 +1,22 @@
-"""The benchmark: bits per image against how well a VQA judge still answers on the decoded images.
+"""The benchmark: bits per image against how many answers VQA judges of other families still give.
 
     python evaluate.py                       # shipped codecs + baselines on both test splits -> results/
     python evaluate.py --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
 
 Every row is measured on real files: each image is written as bytes (our container with its 3-byte
 header, a JPEG or WebP file from Pillow, or a packed thumbnail), the file size is counted, and the
-file is decoded again. The judge is the VQA model trained separately from the one the codec was
-trained against (checkpoints/vqa-DATA-judge.pt): a codec can learn to fool the model in its loss.
+file is decoded again. The judges (judges.py) are VQA models of families the codecs never trained
+against; a codec can learn to fool the model in its loss, and a judge of that same family with
+another seed shares its blind spots (its column is shown, in italics, for comparison only).
 
 Rows: our codecs; a k×k thumbnail with b bits per channel (the honest naive baseline); JPEG and
 WebP at their smallest files and a few larger ones; the scene graph itself, coded compactly and
 drawn again (scenes only: what the questions can ask about, in bits); the original images (the
 ceiling) and a question-only model (the floor).
-Columns: bits per file, the judge's accuracy (overall and per family), retention = accuracy ÷ the
-judge's accuracy on originals, PSNR, SSIM, a realism score FD (the Fréchet distance between the
-judge CNN's features on originals and on decodes: 0 is indistinguishable), encode / decode images/s.
+Columns: bits per file; retention = a judge's accuracy on the decodes ÷ its accuracy on originals,
+per judge, and the headline, the lowest among the held-out judges (also per question family); PSNR,
+SSIM, a realism score FD (the Fréchet distance between the attention judge CNN's features on
+originals and on decodes: 0 is indistinguishable), encode / decode images/s.
 The ablations easyvqa-256-no-adv and -no-vqa are codecs trained as easyvqa-256 but without the
 adversarial term or without the VQA-consistency terms, for the same minutes.
 """
@@ -37,6 +39,7 @@ import data as datasets
 import files
 import metrics
 import scenes
+import judges
 import vqa
 from model import load_codec
 
@@ -115,25 +118,29 @@ def scene_graph(graphs):
 
 def benchmark(name, codec_paths, limit):
     """Every row for one dataset -> (rows: list of (method name, row), families)."""
-    judge, ckpt = vqa.load_vqa(CKPT / f"vqa-{name}-judge.pt")
-    test = datasets.load(name, "test", vocab=ckpt["vocab"])
+    panel, vocab = judges.load_panel(name)
+    test = datasets.load(name, "test", vocab=vocab)
     methods = [(f"ours, {Path(p).stem}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
     methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: thumbnail(k, b)) for k, b in ((2, 5), (3, 4), (4, 5), (8, 4))]
     methods += [(f"JPEG q{q}", lambda q=q: pillow("JPEG", q)) for q in (1, 10, 50)]
     methods += [(f"WebP q{q}", lambda q=q: pillow("WEBP", q)) for q in (0, 10, 50)]
     if name == "scenes":
         methods.append(("scene graph (reference)", lambda: scene_graph(test.scenes)))
-    rows = [("original (ceiling)", metrics.measure(metrics.originals(), judge, test, limit))]
+    features = panel["attention"]     # FD from the attention judge's CNN: a feature network that knows these images
+    rows = [("original (ceiling)", metrics.measure(metrics.originals(), panel, test, limit, features=features))]
     rows[0][1].update(psnr=float("inf"), ssim=1.0, encode_per_s=float("nan"), decode_per_s=float("nan"))
     for label, make in methods:
-        rows.append((label, metrics.measure(make(), judge, test, limit)))
-        print(f"  {name}: {label}: {rows[-1][1]['bits']:.0f} bits, accuracy {100 * rows[-1][1]['acc']['overall']:.1f}%", flush=True)
+        rows.append((label, metrics.measure(make(), panel, test, limit, features=features)))
+        print(f"  {name}: {label}: {rows[-1][1]['bits']:.0f} bits", flush=True)
     blind = vqa.Blind(len(test.vocab), len(test.answer_names))
-    vqa.train(blind, datasets.load(name, "train", vocab=ckpt["vocab"]), 1, desc="question only")
-    rows.append(("question only (floor)", metrics.measure(metrics.originals(), blind, test, limit)))
-    rows[-1][1].update(psnr=float("nan"), ssim=float("nan"), encode_per_s=float("nan"), decode_per_s=float("nan"))
+    vqa.train(blind, datasets.load(name, "train", vocab=vocab), 1, desc="question only")
+    floor = metrics.measure(metrics.originals(), {"question only": blind}, test, limit)
+    floor.update(acc={judge: floor["acc"]["question only"] for judge in panel},   # the same answers for every column
+                 psnr=float("nan"), ssim=float("nan"), encode_per_s=float("nan"), decode_per_s=float("nan"))
+    rows.append(("question only (floor)", floor))
     for _, row in rows:
-        row["retention"] = metrics.retention(row["acc"], rows[0][1]["acc"])
+        row["retention"] = {judge: metrics.retention(row["acc"][judge], rows[0][1]["acc"][judge]) for judge in panel}
+        row["held_out"] = metrics.lowest(row["retention"], judges.PANEL[name])
     return rows, test.families
 
 
@@ -146,22 +153,32 @@ def number(v, fmt):
 def markdown(results, argv):
     lines = [f"Machine: {platform.machine()}, {platform.system()}, {torch.get_num_threads()} threads; Python "
              f"{platform.python_version()}, torch {torch.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}.",
-             f"Command: `{' '.join(['python evaluate.py'] + argv)}`. Judge: `checkpoints/vqa-DATA-judge.pt`.", ""]
+             f"Command: `{' '.join(['python evaluate.py'] + argv)}`.",
+             "Retention = a judge's accuracy on the decodes ÷ its accuracy on the originals. **Held out** is the "
+             "lowest retention among the judges of families no codec trains against (judges.py); *attention* is "
+             "the loss model's family with another seed, shown for comparison only.", ""]
     for name, (rows, families) in results.items():
-        lines += [f"### {name}", "", "| method | bits / image | accuracy | retention | " + " | ".join(families)
-                  + " | PSNR dB | SSIM | FD | encode img/s | decode img/s |", "|---" * (9 + len(families)) + "|"]
+        held_out = judges.PANEL[name]
+        lines += [f"### {name}", "", "| method | bits / image | **held out** | " + " | ".join(held_out)
+                  + " | *attention* | PSNR dB | SSIM | FD | encode img/s | decode img/s |", "|---" * (9 + len(held_out)) + "|"]
         for label, r in rows:
-            lines.append(f"| {label} | {r['bits']:.0f} | {100 * r['acc']['overall']:.1f}% | {100 * r['retention']['overall']:.1f}% | "
-                         + " | ".join(f"{100 * r['acc'][f]:.1f}%" for f in families)
+            lines.append(f"| {label} | {r['bits']:.0f} | **{100 * r['held_out']['overall']:.1f}%** | "
+                         + " | ".join(f"{100 * r['retention'][j]['overall']:.1f}%" for j in held_out)
+                         + f" | *{100 * r['retention']['attention']['overall']:.1f}%*"
                          + f" | {number(r['psnr'], '.2f')} | {number(r['ssim'], '.3f')} | {number(r['fd'], '.2f')}"
-                         + f" | {number(r['encode_per_s'], '.0f')}"
-                         + f" | {number(r['decode_per_s'], '.0f')} |")
+                         + f" | {number(r['encode_per_s'], '.0f')} | {number(r['decode_per_s'], '.0f')} |")
+        lines += ["", f"Held-out retention per question family ({name}; the lowest among {', '.join(held_out)}), "
+                  "and each judge's accuracy on the originals:", "",
+                  "| method | " + " | ".join(families) + " |", "|---" * (1 + len(families)) + "|"]
+        lines += [f"| {label} | " + " | ".join(f"{100 * r['held_out'][f]:.1f}%" for f in families) + " |" for label, r in rows]
+        lines += [f"| accuracy of {j} on originals | " + " | ".join(f"{100 * rows[0][1]['acc'][j][f]:.1f}%" for f in families)
+                  + " |" for j in rows[0][1]["acc"]]
         lines.append("")
     return "\n".join(lines)
 
 
 def plot(results, path, width=480, height=360):
-    """Bits per image (log x) against judge accuracy, one panel per dataset, drawn with Pillow."""
+    """Bits per image (log x) against held-out retention, one panel per dataset, drawn with Pillow."""
     img = Image.new("RGB", (width * len(results), height), "white")
     draw = ImageDraw.Draw(img)
     colours = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200), "WebP": (30, 150, 60),
@@ -172,7 +189,7 @@ def plot(results, path, width=480, height=360):
         sx = lambda b: left + (math.log10(max(b, 16)) - lo) / (hi - lo) * (right - left)
         sy = lambda a: bottom - a * (bottom - top)
         draw.rectangle([left, top, right, bottom], outline="black")
-        draw.text((left, 8), f"{name}: judge accuracy vs bits per image (log)", fill="black")
+        draw.text((left, 8), f"{name}: held-out retention vs bits per image (log)", fill="black")
         for b in (16, 64, 256, 1024, 4096, 16384):
             draw.line([sx(b), bottom, sx(b), bottom + 4], fill="black")
             draw.text((sx(b) - 10, bottom + 8), str(b), fill="black")
@@ -181,7 +198,7 @@ def plot(results, path, width=480, height=360):
             draw.text((ox + 15, sy(a) - 6), f"{a:.2f}", fill="black")
         curves = {}                                                      # method -> [(bits, accuracy)]
         for label, r in rows:
-            acc = r["acc"]["overall"]
+            acc = r["held_out"]["overall"]
             if label.startswith(("original", "question")):
                 draw.line([left, sy(acc), right, sy(acc)], fill=(160, 160, 160))
                 draw.text((left + 4, sy(acc) - 12), label, fill=(100, 100, 100))

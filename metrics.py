@@ -1,8 +1,8 @@
 """How a codec is scored, in one place: image quality, answers kept, and the protocol that measures them.
 
-    row = measure(codec_files(codec), judge, test)   # every test image through a real .bin file
-    row["bits"], row["psnr"], row["ssim"], row["fd"], row["acc"]["overall"], row["acc"]["count"], ...
-    row = score_codec(codec, judge, test)            # the same, plus row["retention"]
+    row = measure(codec_files(codec), judges, test)  # every test image through a real .bin file
+    row["bits"], row["psnr"], row["ssim"], row["acc"]["film"]["overall"], row["acc"]["film"]["count"], ...
+    row = score_codec(codec, judges, test)           # the same, plus row["retention"]["film"]...
 
 A method is a pair (encode, decode): encode(x (B, 3, 64, 64), idx) -> a list of B files (bytes);
 decode(files) -> x_hat. Bits are counted from the files themselves, header included, never estimated.
@@ -87,6 +87,13 @@ def retention(acc, original):
     return {f: acc[f] / original[f] for f in acc}
 
 
+def lowest(retention_by_judge, judges):
+    """The protocol's figure: for every key ("overall" and each family), the lowest retention among
+    `judges`, the families the codec never trained against. retention_by_judge: {judge: {key: r}}."""
+    keys = retention_by_judge[judges[0]]
+    return {k: min(retention_by_judge[j][k] for j in judges) for k in keys}
+
+
 # ---- methods and the protocol --------------------------------------------------------------------
 
 def codec_files(codec):
@@ -107,13 +114,14 @@ def originals():
 
 
 @torch.no_grad()
-def measure(method, model, test, limit=None, batch_size=250):
-    """One row: `model`'s accuracy per family on the decodes of test's first `limit` images, mean file
-    bits, PSNR, SSIM, FD (if the model has a CNN to take features from) and images/s each way."""
+def measure(method, judges, test, limit=None, batch_size=250, features=None):
+    """One row for the decodes of test's first `limit` images: each judge's accuracy per family
+    (judges: {name: VQA model}; row["acc"][name]), mean file bits, PSNR, SSIM, images/s each way, and
+    FD if `features` (a VQA model with a CNN) is given."""
     encode, decode = method
-    model.eval()
     n = min(limit or len(test), len(test))
-    accuracy, row = Accuracy(test.families), {"bits": 0.0, "psnr": 0.0, "ssim": 0.0}
+    accuracy = {name: Accuracy(test.families) for name in judges}
+    row = {"bits": 0.0, "psnr": 0.0, "ssim": 0.0}
     seconds = {"encode": 0.0, "decode": 0.0}
     feats, feats_original = [], []
     for idx in torch.arange(n).split(batch_size):
@@ -129,19 +137,21 @@ def measure(method, model, test, limit=None, batch_size=250):
         row["psnr"] += psnr(x_hat, x) * len(idx) / n
         row["ssim"] += ssim(x_hat, x) * len(idx) / n
         qi, tokens, answers = test.questions_of(idx)
-        accuracy.add(model(x_hat, qi, tokens), answers, test.family_of(idx))
-        if hasattr(model, "image_features"):
-            feats.append(realism_features(model, x_hat))
-            feats_original.append(realism_features(model, x))
+        for name, judge in judges.items():
+            accuracy[name].add(judge.eval()(x_hat, qi, tokens), answers, test.family_of(idx))
+        if features is not None:
+            feats.append(realism_features(features.eval(), x_hat))
+            feats_original.append(realism_features(features, x))
     row["fd"] = frechet_distance(torch.cat(feats), torch.cat(feats_original)) if feats else float("nan")
-    row["acc"] = accuracy.result()
+    row["acc"] = {name: a.result() for name, a in accuracy.items()}
     row.update({f"{way}_per_s": n / max(s, 1e-9) for way, s in seconds.items()})
     return row
 
 
-def score_codec(codec, model, test, limit=None):
-    """measure() for a codec, with `model`'s accuracy on the originals and the retention."""
-    row = measure(codec_files(codec), model, test, limit)
-    row["original"] = measure(originals(), model, test, limit)["acc"]
-    row["retention"] = retention(row["acc"], row["original"])
+def score_codec(codec, judges, test, limit=None, features=None):
+    """measure() for a codec, plus each judge's accuracy on the originals and its retention:
+    row["original"][name], row["retention"][name] = {"overall": r, family: r, ...}."""
+    row = measure(codec_files(codec), judges, test, limit, features=features)
+    row["original"] = measure(originals(), judges, test, limit)["acc"]
+    row["retention"] = {name: retention(row["acc"][name], row["original"][name]) for name in judges}
     return row

@@ -12,8 +12,8 @@ Each step has two updates, as in PyTorch's DCGAN example:
       and cell features on the decoded image versus the original), the adversarial loss and the rate.
 The learning rates are constant, then fall linearly to 0 over the last 30% of the run, counted in
 steps or in minutes (--minutes), whichever is further along. The frozen VQA model is never trained
-on decoded images. A second VQA model, trained separately, judges the decodes: the codec can learn
-to fool the model it trains against, so watch the judge.
+on decoded images. VQA models of other families (judges.py), which the codec never sees, judge the
+decodes: the codec can learn to fool the model it trains against, so watch the held-out judges.
 """
 import argparse
 import json
@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 import data as datasets
 import files
+import judges
 import metrics
 import vqa
 from discriminator import Discriminator, d_hinge_loss, g_hinge_loss
@@ -62,7 +63,6 @@ defaults = dict(
     eval_every=250,     # steps between validations, sample pictures and checkpoints
     out="",             # default runs/DATA-BITS
     vqa="",             # frozen VQA loss model; default checkpoints/vqa-DATA-loss.pt, else trained here
-    judge="",           # default checkpoints/vqa-DATA-judge.pt
     seed=0,             # torch's seed: the batches, the initial weights, the binarizer's noise
     device="auto",      # auto | cpu | cuda | mps
     minutes=20.0,       # stop cleanly after this wall-clock budget (0: no budget)
@@ -136,7 +136,7 @@ try:
     val_data = datasets.load(args.data, "test")
 except (datasets.DataError, files.FileError) as e:
     fail(e)
-vqa_models = {}                                      # "loss_model" (in the loss, frozen), "judge" (never)
+vqa_models = {}                                      # "loss_model" (in the loss, frozen), then the judges (never)
 if train_data.has_questions:
     vqa_path = Path(args.vqa) if args.vqa else CKPT / f"vqa-{args.data}-loss.pt"
     if not vqa_path.exists():
@@ -148,13 +148,13 @@ if train_data.has_questions:
         vqa_path = out / "vqa-loss.pt"
         out.mkdir(parents=True, exist_ok=True)
         files.save_checkpoint(vqa.vqa_checkpoint(loss_model, train_data, data=args.data, seed=args.seed), vqa_path)
-    judge_path = Path(args.judge) if args.judge else CKPT / f"vqa-{args.data}-judge.pt"
     try:
         vqa_models["loss_model"], vqa_ckpt = vqa.load_vqa(vqa_path, device)
-        if judge_path.exists():
-            vqa_models["judge"], judge_ckpt = vqa.load_vqa(judge_path, device)
-            if judge_ckpt["vocab"] != vqa_ckpt["vocab"] or judge_ckpt["answers"] != vqa_ckpt["answers"]:
-                fail(f"{judge_path} and {vqa_path} were trained on different words or answers")
+        if args.data in judges.PANEL:                # the held-out families, and the attention model of another seed
+            panel, panel_vocab = judges.load_panel(args.data)
+            if panel_vocab != vqa_ckpt["vocab"]:
+                fail(f"the judges in {CKPT} and {vqa_path} were trained on different words")
+            vqa_models.update({f"judge_{family}": model.to(device) for family, model in panel.items()})
     except files.CheckpointError as e:
         fail(e)
     vqa_models["loss_model"].requires_grad_(False)   # frozen: a loss, never trained on decodes
@@ -302,11 +302,14 @@ while True:
 bar.close()
 if master:
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} minutes; {out / 'codec.pt'}")
-    judge = vqa_models.get("judge")
-    if judge is not None and not args.dry_run:       # the figure that matters, on the whole test split
-        row = metrics.score_codec(raw_codec.cpu().eval(), judge.cpu(), val_data)
-        print(f"judge retention {100 * row['retention']['overall']:.1f}% ("
-              + ", ".join(f"{f} {100 * row['retention'][f]:.1f}%" for f in val_data.families)
-              + f"), {row['bits']:.1f} bits per file, PSNR {row['psnr']:.2f} dB")
+    panel = {k[len("judge_"):]: m.cpu() for k, m in vqa_models.items() if k.startswith("judge_")}
+    if panel and not args.dry_run:                   # the figure that matters, on the whole test split
+        row = metrics.score_codec(raw_codec.cpu().eval(), panel, val_data)
+        held_out = metrics.lowest(row["retention"], judges.PANEL[args.data])
+        print(f"held-out retention {100 * held_out['overall']:.1f}% (lowest of "
+              + ", ".join(f"{f} {100 * row['retention'][f]['overall']:.1f}%" for f in judges.PANEL[args.data])
+              + "; per family " + ", ".join(f"{f} {100 * held_out[f]:.1f}%" for f in val_data.families)
+              + f"), {row['bits']:.1f} bits per file, PSNR {row['psnr']:.2f} dB; the loss model's family "
+              + f"with another seed: {100 * row['retention']['attention']['overall']:.1f}%")
 if ddp:
     dist.destroy_process_group()

@@ -24,8 +24,9 @@ counting and relating need; concatenating one image vector with one question vec
 (on Sort-of-CLEVR a CNN+MLP stays near 63% on relational questions). Everything after the CNN is a
 per-cell MLP, not a 3×3 convolution per question, which makes it cheap enough to train on a CPU.
 
-The codec uses two such models: one frozen as a loss, and one trained separately (another seed)
-that only judges decoded images. A codec can learn to fool the model it trains against.
+The codec trains against one such model, frozen (checkpoints/vqa-DATA-loss.pt). A second one with
+another seed (vqa-DATA-judge.pt) shares its blind spots, so it is shown for comparison only: the
+judges that count are VQA models of other families (judges.py), which no codec ever trains against.
 """
 import argparse
 import sys
@@ -130,9 +131,15 @@ class Blind(nn.Module):
 
 # ---- training and checkpoints ------------------------------------------------------------------
 
-def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, desc="train"):
+def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, desc="train", loss_of=None):
     """AdamW with a one-cycle schedule over `epochs` passes of the images (each batch brings all of
-    its images' questions); stops early after `minutes`. Returns the minutes taken."""
+    its images' questions); stops early after `minutes`. Returns the minutes taken.
+    loss_of(idx) -> loss replaces the answers' cross-entropy (judges.py's detector learns scene graphs)."""
+    def answer_loss(idx):
+        qi, tokens, answers = data.questions_of(idx)
+        return F.cross_entropy(model(data.images(idx), qi, tokens), answers)
+
+    loss_of = loss_of or answer_loss
     g = torch.Generator().manual_seed(seed)
     steps = epochs * -(-len(data) // batch_size)                    # batches per epoch, rounded up
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -142,21 +149,20 @@ def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, des
     for epoch in range(epochs):
         model.train()
         for idx in torch.randperm(len(data), generator=g).split(batch_size):
-            qi, tokens, answers = data.questions_of(idx)
-            logits = model(data.images(idx), qi, tokens)
-            loss = F.cross_entropy(logits, answers)
+            loss = loss_of(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             bar.update()
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", acc=f"{(logits.argmax(1) == answers).float().mean():.3f}")
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
             out_of_time = bool(minutes) and time.time() - start > 60 * minutes
             if out_of_time:
                 break
         if out_of_time:
             break
     bar.close()
+    model.eval()
     return (time.time() - start) / 60
 
 
@@ -207,12 +213,11 @@ def main():
 
     model = VQA(len(train_data.vocab), len(train_data.answer_names))
     minutes = train(model, train_data, epochs, seed=args.seed, minutes=args.minutes)
-    acc = metrics.measure(metrics.originals(), model, test_data)["acc"]
-
     blind = Blind(len(train_data.vocab), len(train_data.answer_names))
     train(blind, train_data, 1, seed=args.seed, desc="blind")
-    print_table({"VQA model": acc, "question only": metrics.measure(metrics.originals(), blind, test_data)["acc"]},
-                test_data.families)
+    acc = metrics.measure(metrics.originals(), {"VQA model": model, "question only": blind}, test_data)["acc"]
+    print_table(acc, test_data.families)
+    acc = acc["VQA model"]
     print(f"trained {minutes:.1f} minutes on {torch.get_num_threads()} threads")
 
     out = Path(args.out or f"runs/vqa-{args.data}-seed{args.seed}.pt")

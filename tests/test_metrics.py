@@ -73,6 +73,12 @@ def test_accuracy_per_family_matches_a_count_by_hand():
     assert metrics.retention({"a": 0.5, "overall": 0.45}, {"a": 1.0, "overall": 0.9}) == {"a": 0.5, "overall": 0.5}
 
 
+def test_the_headline_is_the_lowest_held_out_retention_per_key():
+    by_judge = {"film": {"a": 0.9, "overall": 0.95}, "relnet": {"a": 0.97, "overall": 0.93},
+                "attention": {"a": 0.5, "overall": 0.5}}                # not held out: never counted
+    assert metrics.lowest(by_judge, ["film", "relnet"]) == {"a": 0.9, "overall": 0.93}
+
+
 class Oracle(torch.nn.Module):
     """Knows every answer, in the order measure() asks (images in order, each image's questions in
     order). Answers right about an image with any detail in it, and answer 0 about a flat one."""
@@ -91,12 +97,13 @@ class Oracle(torch.nn.Module):
 def test_measure_counts_file_bits_and_accuracy_exactly():
     test = data.load("easyvqa", "test")
     gray = (lambda x, idx=None: [b"12345"] * len(x)), (lambda blobs: torch.full((len(blobs), 3, 64, 64), 0.5))
-    row = metrics.measure(gray, Oracle(test.q_answer, len(test.answer_names)), test, limit=20, batch_size=7)
+    row = metrics.measure(gray, {"oracle": Oracle(test.q_answer, len(test.answer_names))}, test, limit=20, batch_size=7)
     assert row["bits"] == 40.0                                       # 5-byte files
     x = test.images(torch.arange(20))
     assert abs(row["psnr"] - metrics.psnr(torch.full_like(x, 0.5), x)) < 1e-4
     _, _, answers = test.questions_of(torch.arange(20))
-    assert abs(row["acc"]["overall"] - (answers == 0).float().mean().item()) < 1e-6 and 0 < row["acc"]["overall"] < 1
+    acc = row["acc"]["oracle"]["overall"]
+    assert abs(acc - (answers == 0).float().mean().item()) < 1e-6 and 0 < acc < 1
     oracle = Oracle(test.q_answer, len(test.answer_names))
-    assert metrics.measure(metrics.originals(), oracle, test, limit=20, batch_size=7)["acc"]["overall"] == 1.0
+    assert metrics.measure(metrics.originals(), {"oracle": oracle}, test, limit=20, batch_size=7)["acc"]["oracle"]["overall"] == 1.0
     assert oracle.asked == len(answers)
