@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import scenes
@@ -164,3 +165,20 @@ def load(name, split="train", vocab=None):
     if name == "scenes":
         return load_scenes(split, vocab)
     return FolderData(name, split)
+
+
+def shift(images, dy, dx):
+    """Move image i by dy[i] rows down and dx[i] columns right (whole pixels, either sign).
+
+    The edge rows and columns are repeated into the gap, which in our data is background, so nothing
+    wraps round as it would with torch.roll. Differentiable in `images`, as the training loss needs.
+    images (B, C, H, W); dy, dx (B,) integer tensors.
+    """
+    B, C, H, W = images.shape
+    p = int(torch.cat([dy, dx]).abs().max())
+    padded = F.pad(images, (p, p, p, p), mode="replicate")        # (B, C, H + 2p, W + 2p)
+    rows = torch.arange(H, device=images.device) + p - dy[:, None]  # (B, H): row r reads row r - dy
+    cols = torch.arange(W, device=images.device) + p - dx[:, None]  # (B, W)
+    b = torch.arange(B, device=images.device)[:, None, None, None]
+    c = torch.arange(C, device=images.device)[None, :, None, None]
+    return padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]

@@ -57,6 +57,7 @@ defaults = dict(
     w_kl=0.1,           # VQA answers: KL(answers on original || answers on decode)
     w_feat=0.1,         # VQA cell features: MSE
     w_adv=0.005,        # generator's hinge loss (0.02 cost answers and realism on easy-VQA)
+    jitter=0,           # VQA loss on original and decode both moved by up to this many pixels, noise on the decode (0: off)
     w_rate=0.01,        # bits per image (as a fraction of --bits): trains the bit model that codes them
     warmup=300,         # first steps without the binarizer: the decoder learns to read the code before the noise
     decay=0.3,          # learning rates fall linearly to 0 over this last fraction of the run (steps or minutes)
@@ -254,10 +255,15 @@ while True:
     terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_32"].float(), F.avg_pool2d(x, 2))}
     with autocast:
         if loss_model is not None and (args.w_kl or args.w_feat):   # both 0: the no-VQA ablation skips the cost
+            x_seen, x_hat_seen = x, x_hat
+            if args.jitter:                          # an expectation over small moves and noise, not one net's pixels
+                dy, dx = torch.randint(-args.jitter, args.jitter + 1, (2, len(x)), device=device)
+                x_seen = datasets.shift(x, dy, dx)
+                x_hat_seen = datasets.shift(x_hat, dy, dx) + 0.02 * torch.randn_like(x_hat)
             with torch.no_grad():
-                f_real = loss_model.image_features(x)                # (B, 64 cells, C)
+                f_real = loss_model.image_features(x_seen)           # (B, 64 cells, C)
                 p_real = loss_model.answer(f_real, qi, tokens).float().softmax(1)
-            f_fake = loss_model.image_features(x_hat)
+            f_fake = loss_model.image_features(x_hat_seen)
             logits = loss_model.answer(f_fake, qi, tokens).float()  # (Q, answers)
             terms["kl"] = F.kl_div(logits.log_softmax(1), p_real, reduction="batchmean")
             terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())

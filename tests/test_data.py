@@ -146,3 +146,21 @@ def test_bad_folder_is_one_line_and_exit_2(case, tmp_path):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and str(folder) in lines[0] and "Traceback" not in r.stderr
+
+
+def test_shift_matches_numpy_roll_away_from_the_edges_and_repeats_the_edge():
+    """data.shift, which the VQA loss's jitter uses, against np.roll (an independent reference) where
+    nothing wrapped round; in the gap it repeats the edge row or column."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 10, 12, generator=g)
+    dy, dx = torch.tensor([0, 1, -2, 2, 0, -1]), torch.tensor([0, -1, 2, 1, -2, 3])
+    y = data.shift(x, dy, dx)
+    for i, (a, b) in enumerate(zip(dy.tolist(), dx.tolist())):
+        rolled = np.roll(x[i].numpy(), (a, b), axis=(1, 2))
+        rows, cols = slice(max(a, 0), 10 + min(a, 0)), slice(max(b, 0), 12 + min(b, 0))
+        assert np.array_equal(y[i].numpy()[:, rows, cols], rolled[:, rows, cols])
+        if a > 0:                                      # moved down: the top rows repeat row 0
+            assert torch.equal(y[i, :, :a, max(b, 0):12 + min(b, 0)], x[i, :, :1, max(-b, 0):12 - max(b, 0)].expand(-1, a, -1))
+    x.requires_grad_(True)
+    data.shift(x, dy, dx).sum().backward()             # each output pixel reads one input pixel
+    assert x.grad.sum().item() == pytest.approx(x[0].numel() * len(x))

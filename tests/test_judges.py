@@ -46,7 +46,7 @@ def test_seven_detected_objects_count_as_no_answer():
     assert logits[:2].sum() == 0 and logits[2].argmax() == test.answer_names.index("0")
 
 
-@pytest.mark.parametrize("family", ["film", "relnet"])
+@pytest.mark.parametrize("family", ["film", "fusion", "relnet"])
 def test_features_once_per_image_equal_one_image_per_question(family):
     torch.manual_seed(0)
     d = data.load("easyvqa", "test")
@@ -56,6 +56,21 @@ def test_features_once_per_image_equal_one_image_per_question(family):
     x = d.images(idx)
     with torch.no_grad():
         assert torch.allclose(model(x, qi, tokens), model(x[qi], torch.arange(len(qi)), tokens), atol=1e-5)
+
+
+def test_fusion_reads_a_bag_of_words():
+    """Word order is what the late-fusion judge never sees: reversing a question changes nothing."""
+    torch.manual_seed(0)
+    d = data.load("easyvqa", "test")
+    model = judges.Fusion(len(d.vocab), len(d.answer_names)).eval()
+    qi, tokens, _ = d.questions_of(torch.arange(4))
+    lengths = (tokens > 0).sum(1)
+    reversed_tokens = torch.zeros_like(tokens)
+    for q, n in enumerate(lengths.tolist()):
+        reversed_tokens[q, :n] = tokens[q, :n].flip(0)
+    x = d.images(torch.arange(4))
+    with torch.no_grad():
+        assert torch.allclose(model(x, qi, tokens), model(x, qi, reversed_tokens), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(judges.PANEL))
