@@ -14,11 +14,11 @@ A grid as in Toderici et al. or Li et al. has 16×16 cells or more, thousands of
 image; 4×4 cells fit a few hundred. The two codes also differ in one more way: "global" has a
 GroupNorm after each convolution, "grid" has none. Normalising each image's channels over the whole
 picture removes its mean colour (the background's tint) and the contrast of a lone object, which
-the decoder then has to guess. On easy-VQA that is worth it: the four global codecs, retrained
-without it, kept 0.5 to 6.5 points fewer answers under the held-out judges, most on shape. On scenes it
-makes no difference worth the name (1.6 points, one run each), and the grid is ahead by 8 points
-either way (EXPERIMENTS.md, "Where the bits live"). The tanh keeps every value in (-1, 1), which
-the binarizer reads as the probability of a +1.
+the decoder then has to guess. On easy-VQA it is worth it all the same: the four global codecs,
+retrained without it, kept 0.5 to 6.5 points fewer answers under the held-out judges, most of them
+on shape. On scenes it made no difference worth the name (1.6 points, one run each), and the grid
+is 8 points ahead either way (EXPERIMENTS.md, "Where the bits live"). The tanh keeps every value
+in (-1, 1), which the binarizer reads as the probability of a +1.
 """
 import torch.nn as nn
 
