@@ -98,7 +98,8 @@ if args.resume:
         if key in saved and saved[key] != getattr(args, key):
             fail(f"--{key} {getattr(args, key)} contradicts the run in {out} ({key} {saved[key]}); "
                  f"leave it out to continue that run, or give a new --out")
-    args = argparse.Namespace(**{**saved, **{k: getattr(args, k) for k in typed if k in saved}, "resume": True})
+    # the checkpoint's flags over this command's; a flag newer than the checkpoint keeps its default
+    args = argparse.Namespace(**{**vars(args), **saved, **{k: getattr(args, k) for k in typed if k in saved}, "resume": True})
 elif args.dry_run:
     args.steps, args.batch, args.eval_every = 1, 4, 1
 weights = {"mse": args.w_mse, "kl": args.w_kl, "feat": args.w_feat, "adv": args.w_adv, "rate": args.w_rate}

@@ -75,6 +75,16 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     assert load_codec(tmp_path / "codec.pt").bits == 32
 
 
+def test_a_checkpoint_from_before_a_flag_existed_resumes_with_the_flags_default(tmp_path):
+    train("--dry_run", "--out", tmp_path)
+    old = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    del old["args"]["jitter"]                                         # --jitter came later
+    files.save_checkpoint(old, tmp_path / "ckpt.pt")
+    train("--out", tmp_path, "--resume", "--steps", 2)
+    after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert after["step"] == 2 and after["args"]["jitter"] == 0
+
+
 def test_resume_refuses_a_contradicting_flag_and_a_damaged_checkpoint(tmp_path):
     files.save_checkpoint({"args": {"data": "easyvqa", "bits": 32, "batch": 4}, "step": 2, "minutes": 0.1,
                            **dict.fromkeys(("codec", "disc", "opt_g", "opt_d"), {})}, tmp_path / "ckpt.pt")
