@@ -1,13 +1,18 @@
 """A binary arithmetic coder written by hand, and the tiny container around its output.
 
-    payload = encode(bits, freqs)          # bits: n values 0/1
-    bits = decode(payload, n, freqs)
-    payloads = encode_batch(bits, freqs)   # the same coder, B messages in lockstep: bits (B, n)
-    bits = decode_batch(payloads, n, freqs)
+    payload = encode(bits, freqs, gates)          # bits: n values 0/1
+    bits = decode(payload, n, freqs, gates)
+    payloads = encode_batch(bits, freqs, gates)   # the same coder, B messages in lockstep: bits (B, n)
+    bits = decode_batch(payloads, n, freqs, gates)
 
 freqs[i][ctx] is P(bit i = 1) × 2^PRECISION, an integer, where ctx is the previous k bits read as a
 binary number (the latest bit lowest, bits before the first one taken as 0) and each row has 2^k
 entries: one entry per row is a factorized model, four entries a model of the two previous bits.
+
+gates (optional, n integers) make a message's length depend on its content: bit i is coded only if
+gates[i] < 0 or bit gates[i] (an earlier one, so the decoder knows it by then) is 1. A bit that is
+not coded costs nothing and must be, and decodes as, a 0. The "map" code sends its importance map
+first and gates each group of a cell's bits on the map bit that says the group is sent.
 
 The coder follows Witten, Neal & Cleary (1987) in the layout of Nayuki's reference implementation:
 one base class owns the interval update; the encoder and the decoder differ only in what they do
@@ -141,25 +146,32 @@ def context_mask(freqs):
     return (1 << k) - 1
 
 
-def encode(bits, freqs):
+def is_coded(bits, gates, i):
+    return gates is None or gates[i] < 0 or bits[gates[i]] == 1
+
+
+def encode(bits, freqs, gates=None):
     """bits: n values 0/1; freqs: n rows of 2^k integer probabilities of a 1 (see the top)."""
     enc, ctx, mask = ArithmeticEncoder(), 0, context_mask(freqs)
-    for row, bit in zip(freqs, bits, strict=True):
-        enc.update(row[ctx], bit)
+    for i, (row, bit) in enumerate(zip(freqs, bits, strict=True)):
+        if is_coded(bits, gates, i):
+            enc.update(row[ctx], bit)
+        elif bit:
+            raise ValueError(f"bit {i} is gated off by bit {gates[i]}, so it must be 0")
         ctx = ((ctx << 1) | bit) & mask
     return pack_bits(enc.finish())
 
 
-def decode(data, n, freqs):
+def decode(data, n, freqs, gates=None):
     """Inverse of encode. Raises FormatError when `data` is not exactly what encode would write."""
     dec, ctx, mask = ArithmeticDecoder(unpack_bits(data)), 0, context_mask(freqs)
     bits = []
-    for row in freqs[:n]:
-        bits.append(dec.next_bit(row[ctx]))
+    for i, row in enumerate(freqs[:n]):
+        bits.append(dec.next_bit(row[ctx]) if is_coded(bits, gates, i) else 0)
         ctx = ((ctx << 1) | bits[-1]) & mask
     if (dec.expected_length() + 7) // 8 != len(data):
         raise FormatError(f"payload is {len(data)} bytes, the code needs {(dec.expected_length() + 7) // 8}")
-    if encode(bits, freqs) != data:                  # the one payload that codes these bits (see finish)
+    if encode(bits, freqs, gates) != data:           # the one payload that codes these bits (see finish)
         raise FormatError("payload is not the code of the bits it decodes to (damaged or cut short)")
     return bits
 
@@ -193,10 +205,21 @@ def renormalize(low, high):
     return low, high, k, u
 
 
-def encode_batch(bits, freqs):
+def coded_batch(bits, gates):
+    """(B, n) bool: which bits of each message are coded (see the top)."""
+    if gates is None:
+        return np.ones(bits.shape, bool)
+    gates = np.asarray(gates, dtype=np.intp)
+    return (gates < 0) | (bits[:, gates] == 1)
+
+
+def encode_batch(bits, freqs, gates=None):
     """encode() for many messages at once: bits (B, n) of 0/1 -> a list of B payloads, the same bytes."""
     bits = np.asarray(bits, dtype=np.intp).reshape(len(bits), -1)
     B, n = bits.shape
+    coded = coded_batch(bits, gates).T                                # (n, B)
+    if np.any(bits.T[~coded]):
+        raise ValueError("a bit that is gated off must be 0")
     mask = context_mask(freqs)
     ctx = np.zeros_like(bits)                                         # the encoder knows every context
     for j in range(1, mask.bit_length() + 1):                         # up front: bit i - j is ctx bit j - 1
@@ -208,7 +231,8 @@ def encode_batch(bits, freqs):
     for i in range(n):
         assert np.all((low ^ high) >= HALF), "the interval must straddle the middle"
         split = low + (((high - low + ONE) * ((1 << PRECISION) - freq1[i])) >> PRECISION)
-        low, high = np.where(one[i], split, low), np.where(one[i], high, split - ONE)
+        # a bit that is not coded leaves the interval as it is; renormalize then shifts nothing
+        low, high = np.where(coded[i] & one[i], split, low), np.where(coded[i] & ~one[i], split - ONE, high)
         lows[i], pendings[i] = low, pending
         low, high, settled[i], u = renormalize(low, high)
         pending = np.where(settled[i] > 0, 0, pending) + u
@@ -242,7 +266,7 @@ def lay_out(settled, lows, pendings):
     return [blob[end - n:end] for end, n in zip(ends, nbytes.tolist())]
 
 
-def decode_batch(payloads, n, freqs):
+def decode_batch(payloads, n, freqs, gates=None):
     """decode() for many payloads at once -> (B, n) uint8 array. Raises FormatError if a payload isn't
     exactly what encode would write; its `bad` names every such payload."""
     B = len(payloads)
@@ -273,8 +297,9 @@ def decode_batch(payloads, n, freqs):
     for i in range(n):
         assert np.all((low ^ high) >= HALF), "the interval must straddle the middle"
         split = low + (((high - low + ONE) * ((1 << PRECISION) - table[i, ctx])) >> PRECISION)
-        one = code >= split
-        low, high = np.where(one, split, low), np.where(one, high, split - ONE)
+        coded = True if gates is None or gates[i] < 0 else bits[:, gates[i]] == 1
+        one = coded & (code >= split)
+        low, high = np.where(one, split, low), np.where(coded & ~one, split - ONE, high)
         ctx = ((ctx << 1) | one) & mask
         bits[:, i] = one
         low, high, k, u = renormalize(low, high)
@@ -287,7 +312,7 @@ def decode_batch(payloads, n, freqs):
         code = (code & HALF) | ((code << u) & (HALF - 1)) | (w & ((ONE << u) - ONE))
     expected = (written + pending + 2 + 7) // 8
     bad = {}
-    for b, (data, again) in enumerate(zip(payloads, encode_batch(bits, freqs))):
+    for b, (data, again) in enumerate(zip(payloads, encode_batch(bits, freqs, gates))):
         if expected[b] != len(data):
             bad[b] = f"payload is {len(data)} bytes, the code needs {expected[b]}"
         elif data != again:                                           # see ArithmeticEncoder.finish

@@ -9,7 +9,8 @@ stay sharp where a plain upsampling of a 64×64 picture would blur them. Trainin
 
 The first step reads the code as the encoder laid it out (encoder.py): "global" with a linear layer
 from all bits to all 4×4 cells; "grid" as a (bits/16, 4, 4) map, with a 3×3 convolution so that
-each cell also reads its neighbours' bits (an object on a cell border is described by both).
+each cell also reads its neighbours' bits (an object on a cell border is described by both). The
+"map" code reads as "grid", its unsent bits as zeros.
 """
 import torch
 import torch.nn as nn

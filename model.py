@@ -6,11 +6,11 @@
     y (B, bits) in (-1, 1)
       │  binarize       quantize.py    +1 with probability (1 + y) / 2 in training, sign(y) after
       ▼
-    b (B, bits) in {-1, +1}
+    b (B, bits) in {-1, +1}                   ("map" code: and 0 where the importance map says so)
       │  bit model      quantize.py    P(bit i = 1 | the 2 bits before it), an integer table
       │  + arithmetic coder  bitstream.py
       ▼
-    strings: one payload of bytes per image (about bits / 8 bytes)
+    strings: one payload of bytes per image (about bits / 8 bytes; "map": as many as the map sends)
       │  (the arithmetic decoder, the same table)
       ▼
     b ──── g_s          decoder.py     the GAN generator ──▶ x_hat (B, 3, size, size) in [0, 1]
@@ -20,7 +20,14 @@ Three methods, as in CompressAI's models:
     compress(x)                -> {"strings": [bytes per image]}: everything needed to decode
     decompress(strings, size)  -> {"x_hat": (B, 3, size, size)}
 The model owns the transforms and the probability table; bitstream.py turns bits into bytes and
-back. The model never reads or writes a file: the 3-byte header and the .bin files are the
+back.
+
+The "map" code (Li et al. 2018) makes the length depend on the image. Each of the 16 cells has an
+importance p in (0, 1), and sends round(L p) of its L = bits/16/4 groups of 4 bits (quantize.py,
+keep_levels). What the coder sees is the map, then the bits:
+    [keep bits: cell 0 groups 0…L-1, cell 1 …]  [bits: channel 0 of cells 0…15, channel 1 …]
+Group g's keep bit is coded only if group g-1 is kept, and a cell's bits only if their group is
+kept (bitstream.py's gates); the decoder reads the bits not sent as 0. The model never reads or writes a file: the 3-byte header and the .bin files are the
 callers' (compress.py, metrics.py).
 """
 import hashlib
@@ -32,7 +39,8 @@ import bitstream
 import files
 from decoder import Decoder
 from encoder import Encoder
-from quantize import BitModel, binarize
+from encoder import GROUP_BITS
+from quantize import BitModel, binarize, keep_levels
 
 
 class Codec(nn.Module):
@@ -41,7 +49,7 @@ class Codec(nn.Module):
     bits:    bits per image before entropy coding (a multiple of 8; of 16 for the grid code)
     width:   channels of the encoder and decoder
     context: the bit model conditions each bit on this many previous bits
-    code:    "global" or "grid", how the bits are laid out over the image (encoder.py)
+    code:    "global", "grid" or "map", how the bits are laid out over the image (encoder.py)
     """
 
     def __init__(self, bits=256, width=16, context=2, code="global"):
@@ -49,30 +57,59 @@ class Codec(nn.Module):
         self.args = dict(bits=bits, width=width, context=context, code=code)   # stored in checkpoints
         self.bits = bits
         self.g_a, self.g_s = Encoder(bits, width, code), Decoder(bits, width, code)
-        self.bit_model = BitModel(bits, context)
+        self.levels = bits // 16 // GROUP_BITS if code == "map" else 0         # groups per cell
+        self.bit_model = BitModel(16 * self.levels + bits, context)            # the map's bits, then the code's
+        self.gates = map_gates(self.levels) if code == "map" else None
+
+    def split(self, x, stochastic):
+        """x -> y (B, bits) in (-1, 1), and the map code's keep (B, 16 cells, L) in {0, 1} (else None)."""
+        y = self.g_a(x)
+        if self.levels == 0:
+            return y, None
+        p = (1 + y[:, self.bits:]) / 2                               # (B, 16) importance in (0, 1)
+        return y[:, :self.bits], keep_levels(p, self.levels, stochastic)
+
+    def mask(self, keep):
+        """keep (B, 16 cells, L groups) -> (B, bits), 1 where a bit is sent: channel c is in group c // 4."""
+        return keep.repeat_interleave(GROUP_BITS, dim=2).transpose(1, 2).flatten(1)
 
     def forward(self, x, soft=False):
-        """The training pass: decodes at 64 and 32 pixels, and the rate (B,) in bits under the float bit model.
-        Stochastic bits in train mode. soft=True hands g_s the encoder's numbers in (-1, 1) instead of
-        bits: a warm-up, so that the decoder learns to read the code before the binarizer's noise."""
-        y = self.g_a(x)                                             # (B, bits) in (-1, 1)
+        """The training pass: decodes at 64 and 32 pixels, and the rate (B,): the expected bits under the
+        float bit model (quantize.py), differentiable in y and the map. Stochastic bits in train mode.
+        soft=True hands g_s the encoder's numbers in (-1, 1) instead of bits: a warm-up, so that the
+        decoder learns to read the code before the binarizer's noise."""
+        y, keep = self.split(x, stochastic=self.training)            # (B, bits) in (-1, 1)
         b = y if soft else binarize(y, stochastic=self.training)    # (B, bits) in {-1, +1}
+        if keep is None:
+            rate = self.bit_model.expected_rate(y)
+        else:                                                        # the map's bits, then the code's
+            mask = self.mask(keep)
+            b = b * mask
+            first = torch.ones_like(keep[..., :1])                   # group 0's keep bit is always coded
+            active = torch.cat([torch.cat([first, keep[..., :-1]], 2).flatten(1), mask], 1)
+            rate = self.bit_model.expected_rate(torch.cat([2 * keep.flatten(1) - 1, y], 1), active)
         f = self.g_s.features(b)                                    # (B, w, 32, 32)
-        return {"x_hat": self.g_s.render(f, 64), "x_hat_32": self.g_s.render(f, 32), "rate": self.bit_model.rate(b)}
+        return {"x_hat": self.g_s.render(f, 64), "x_hat_32": self.g_s.render(f, 32), "rate": rate}
 
     @torch.no_grad()
     def compress(self, x):
         """x (B, 3, 64, 64) in [0, 1] -> {"strings": B payloads}, coded with the integer table `freqs`."""
-        b = binarize(self.g_a(x), stochastic=False)                 # the sign: what the decoder was trained on
-        bits = (b > 0).to(torch.uint8).cpu().numpy()                # (B, bits) of 0/1
-        return {"strings": bitstream.encode_batch(bits, self.bit_model.freqs.cpu().numpy())}
+        y, keep = self.split(x, stochastic=False)
+        bits = (y >= 0).to(torch.uint8)                             # the sign: what the decoder was trained on
+        if keep is not None:
+            bits = torch.cat([keep.flatten(1).to(torch.uint8), bits * self.mask(keep).to(torch.uint8)], 1)
+        return {"strings": bitstream.encode_batch(bits.cpu().numpy(), self.bit_model.freqs.cpu().numpy(), self.gates)}
 
     @torch.no_grad()
     def decompress(self, strings, size=64):
         """B payloads -> {"x_hat": (B, 3, size, size) in [0, 1]}. FormatError on a payload that is not
         exactly what compress() writes."""
-        bits = bitstream.decode_batch(strings, self.bits, self.bit_model.freqs.cpu().numpy())   # (B, bits)
-        b = 2 * torch.from_numpy(bits).float().to(self.bit_model.freqs.device) - 1
+        n = 16 * self.levels + self.bits
+        bits = bitstream.decode_batch(strings, n, self.bit_model.freqs.cpu().numpy(), self.gates)   # (B, n)
+        bits = torch.from_numpy(bits).float().to(self.bit_model.freqs.device)
+        b = 2 * bits[:, 16 * self.levels:] - 1
+        if self.levels:                                              # the bits not sent read as 0
+            b = b * self.mask(bits[:, :16 * self.levels].view(-1, 16, self.levels))
         # the arithmetic decoder likes big batches, the decoder network chunks of 64 images at 64×64:
         # its activations then stay in the CPU caches. At larger sizes a chunk holds as many pixels,
         # so memory stays bounded: at 1024×1024 one image at a time, about 0.3 GB.
@@ -85,6 +122,16 @@ class Codec(nn.Module):
         for name, t in sorted(self.state_dict().items()):
             h.update(name.encode() + t.detach().cpu().contiguous().numpy().tobytes())
         return h.digest()[0]
+
+
+def map_gates(levels):
+    """bitstream.py's gates for the map code: keep bit (cell, g) is coded if (cell, g - 1) is kept,
+    and bit (channel c, cell) if keep bit (cell, c // 4) is. -> (16 L + 16 L 4,) ints, -1: always."""
+    keep = torch.arange(16 * levels).view(16, levels)                # index of keep bit (cell, g)
+    map_part = torch.cat([torch.full((16, 1), -1), keep[:, :-1]], 1).flatten()
+    channels = torch.arange(levels * GROUP_BITS)
+    code_part = keep[:, channels // GROUP_BITS].T.flatten()          # (channel, cell), channel-major
+    return torch.cat([map_part, code_part]).numpy()
 
 
 def codec_checkpoint(codec, **info):

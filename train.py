@@ -2,6 +2,7 @@
 
     python train.py --bits 256                                  # easy-VQA, 20 minutes on 2 CPU cores
     python train.py --data scenes --bits 256 --code grid
+    python train.py --data scenes --bits 128 --code map         # 128 bits on average, up to 256
     python train.py --bits 256 --w_kl 0 --w_feat 0              # the ablation without the VQA terms
     python train.py --data path/to/photos --bits 512            # no questions: MSE + GAN + rate
     torchrun --nproc_per_node=2 train.py --bits 256             # DistributedDataParallel
@@ -10,6 +11,9 @@ Each step has two updates, as in PyTorch's DCGAN example:
   (1) D on (original, question) versus (decoded.detach(), question), hinge loss;
   (2) encoder + decoder + bit model on MSE distortion, VQA consistency (a frozen VQA model's answers
       and cell features on the decoded image versus the original), the adversarial loss and the rate.
+The rate is the expected code length (quantize.py), so it reaches the encoder. With --code map the
+length varies from image to image: --bits is then the budget for the mean over the training data,
+the capacity twice that, and the price of a bit rises while the running rate is over the budget.
 The learning rates are constant, then fall linearly to 0 over the last 30% of the run, counted in
 steps or in minutes (--minutes), whichever is further along. The frozen VQA model is never trained
 on decoded images. VQA models of other families (judges.py), which the codec never sees, judge the
@@ -47,7 +51,7 @@ defaults = dict(
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
     width=16,           # encoder / decoder channels
     context=2,          # the bit model conditions each bit on this many previous bits
-    code="global",      # global | grid: how the encoder lays out the bits (encoder.py); grid for scenes
+    code="global",      # global | grid | map: how the encoder lays out the bits (encoder.py); grid for scenes
     steps=7500,         # stop here or at --minutes, whichever comes first
     batch=32,           # images per step
     questions=4,        # a step trains on batch × this many of the batch's questions, drawn at random
@@ -58,7 +62,7 @@ defaults = dict(
     w_feat=0.1,         # VQA cell features: MSE
     w_adv=0.005,        # generator's hinge loss (0.02 cost answers and realism on easy-VQA)
     jitter=0,           # VQA loss on original and decode both moved by up to this many pixels, noise on the decode (0: off)
-    w_rate=0.01,        # bits per image (as a fraction of --bits): trains the bit model that codes them
+    w_rate=0.01,        # bits per image (as a fraction of --bits): fits the bit model, and asks for cheap bits
     warmup=300,         # first steps without the binarizer: the decoder learns to read the code before the noise
     decay=0.3,          # learning rates fall linearly to 0 over this last fraction of the run (steps or minutes)
     eval_every=250,     # steps between validations, sample pictures and checkpoints
@@ -67,6 +71,7 @@ defaults = dict(
     seed=0,             # torch's seed: the batches, the initial weights, the binarizer's noise
     device="auto",      # auto | cpu | cuda | mps
     minutes=20.0,       # stop cleanly after this wall-clock budget (0: no budget)
+    init="",            # start from this codec's weights where they fit (the bit model starts afresh)
     resume=False,       # continue OUT/ckpt.pt: its step, optimiser state and flags (--steps, --minutes may change)
     dry_run=False,      # one small batch, for tests
 )
@@ -105,10 +110,12 @@ elif args.dry_run:
 weights = {"mse": args.w_mse, "kl": args.w_kl, "feat": args.w_feat, "adv": args.w_adv, "rate": args.w_rate}
 
 
+capacity = -(-2 * args.bits // 64) * 64 if args.code == "map" else args.bits   # map: 2 × the mean, in whole groups
 try:
-    check_code(args.bits, args.code)                 # before any data is loaded: --bits 100, --code foo
+    check_code(capacity, args.code)                  # before any data is loaded: --bits 100, --code foo
 except ValueError as e:
-    fail(e)
+    fail(f"{e} (--code map: twice --bits, rounded up to 64)" if args.code == "map" else e)
+PRICE_STEP = 1e-3   # the map code: how fast the price of a bit follows the rate's excess over --bits
 
 # ---- setup: devices and processes ---------------------------------------------------------------
 ddp = "RANK" in os.environ
@@ -169,18 +176,29 @@ val_q = [t.to(device) for t in val_data.questions_of(val_idx)]   # all its quest
 val_family = val_data.family_of(val_idx) if train_data.has_questions else None
 
 # ---- models and optimisers -----------------------------------------------------------------------
-codec = Codec(args.bits, args.width, args.context, args.code).to(device)
+codec = Codec(capacity, args.width, args.context, args.code).to(device)
 disc = Discriminator(len(train_data.vocab) if train_data.has_questions else 2).to(device)
 opt_g = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
 opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.9))
-step, minutes_done = 0, 0.0
+step, minutes_done, price = 0, 0.0, 0.0
 if args.resume:                                      # `resumed` was read with the flags, at the top
     codec.load_state_dict(resumed["codec"])           # (both copy the tensors to the models' device)
     disc.load_state_dict(resumed["disc"])
     opt_g.load_state_dict(resumed["opt_g"])
     opt_d.load_state_dict(resumed["opt_d"])
-    step, minutes_done = resumed["step"], resumed["minutes"]
+    step, minutes_done, price = resumed["step"], resumed["minutes"], resumed.get("price", 0.0)
     torch.manual_seed(args.seed + rank + 1000 * step)  # fresh batches, not a replay of the first ones
+elif args.init:                                      # fine-tuning: every tensor that fits, e.g. a grid codec
+    try:                                             # under the map code, which adds one output channel
+        start_from = files.load_checkpoint(args.init, keys=("codec",), device=device)["codec"]
+    except files.CheckpointError as e:
+        fail(e)
+    with torch.no_grad():
+        for key, t in codec.state_dict().items():
+            old = start_from.get(key)
+            if key.startswith("bit_model") or old is None or old.shape[1:] != t.shape[1:] or len(old) > len(t):
+                continue
+            t[:len(old)] = old                       # the leading rows: the new ones keep their initial values
 raw_codec, raw_disc = codec, disc                    # DDP wraps them; checkpoints hold the raw modules
 if ddp:
     codec = DDP(codec)
@@ -272,17 +290,21 @@ while True:
             raw_disc.requires_grad_(False)           # D is only a critic in this step
             terms["adv"] = g_hinge_loss(raw_disc(x_hat, qi, tokens).float())
             raw_disc.requires_grad_(True)
-    terms["rate"] = out_g["rate"].float().mean() / args.bits
-    loss_g = sum(weights[k] * v for k, v in terms.items())
+    terms["rate"] = out_g["rate"].float().mean() / args.bits                  # 1.0: on budget
+    loss_g = sum(weights[k] * v for k, v in terms.items()) + price * terms["rate"]
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
+    if args.code == "map":        # a Lagrange multiplier by gradient ascent: up while over budget, down to 0
+        price = max(0.0, price + PRICE_STEP * (terms["rate"].item() - 1))
     step += 1
 
     # log: one line of running figures on the bar
     logged = {k: f"{v.item():.3f}" for k, v in terms.items()}
     if args.w_adv > 0:
         logged["d"] = f"{loss_d.item():.2f}"
+    if args.code == "map":
+        logged["price"] = f"{price:.4f}"
     bar.update()
     bar.set_postfix(**logged, **{k: f"{v:.3g}" for k, v in stats.items()})
 
@@ -297,7 +319,7 @@ while True:
         state = codec_checkpoint(raw_codec, data=args.data)
         files.save_checkpoint(state, out / "codec.pt")                 # what compress.py needs
         files.save_checkpoint({**state, "disc": raw_disc.state_dict(), "opt_g": opt_g.state_dict(),
-                               "opt_d": opt_d.state_dict(), "step": step, "minutes": record["minutes"],
+                               "opt_d": opt_d.state_dict(), "step": step, "minutes": record["minutes"], "price": price,
                                "args": vars(args)}, out / "ckpt.pt")
         bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()))
     if ddp:                                          # every process stops at the same step

@@ -140,3 +140,54 @@ def test_batched_decoder_accepts_and_refuses_what_the_reference_does():
                 bs.decode_batch([data], 64, freqs)
         else:
             assert bs.decode_batch([data], 64, freqs).tolist() == [expected]
+
+
+def random_gated_message(rng, n, k):
+    """Gates pointing at earlier bits (or -1), a message with every gated-off bit 0, and its table."""
+    gates = [rng.randint(-1, i - 1) if rng.random() < 0.7 else -1 for i in range(n)]
+    freqs = [[rng.randint(1, TOTAL - 1) for _ in range(1 << k)] for _ in range(n)]
+    bits = []
+    for i in range(n):
+        bits.append(rng.randint(0, 1) if gates[i] < 0 or bits[gates[i]] else 0)
+    return bits, freqs, gates
+
+
+def test_gated_bits_cost_nothing_and_read_as_zero():
+    """Reference: a gated message is coded exactly like the ungated message of its coded bits alone,
+    each under the probability its context gives it (a one-entry row: no context needed)."""
+    rng = random.Random(7)
+    for trial in range(300):
+        n, k = rng.choice([1, 8, 64, rng.randint(1, 200)]), rng.choice([0, 1, 2])
+        bits, freqs, gates = random_gated_message(rng, n, k)
+        coded, rows, ctx = [], [], 0
+        for i, bit in enumerate(bits):
+            if gates[i] < 0 or bits[gates[i]]:
+                coded.append(bit)
+                rows.append([freqs[i][ctx]])
+            ctx = ((ctx << 1) | bit) & ((1 << k) - 1)                 # a gated-off bit shifts in a 0
+        data = bs.encode(bits, freqs, gates)
+        assert data == bs.encode(coded, rows)
+        assert bs.decode(data, n, freqs, gates) == bits
+
+
+def test_batched_coder_with_gates_writes_the_same_bytes_as_the_reference():
+    rng = random.Random(8)
+    for trial in range(100):
+        n, k = rng.choice([1, 16, 100, rng.randint(1, 300)]), rng.choice([0, 2])
+        _, freqs, gates = random_gated_message(rng, n, k)
+        messages = []
+        for _ in range(rng.randint(1, 9)):
+            bits = []
+            for i in range(n):
+                bits.append(rng.randint(0, 1) if gates[i] < 0 or bits[gates[i]] else 0)
+            messages.append(bits)
+        payloads = bs.encode_batch(messages, freqs, gates)
+        assert payloads == [bs.encode(m, freqs, gates) for m in messages]
+        assert bs.decode_batch(payloads, n, freqs, gates).tolist() == messages
+
+
+def test_a_gated_off_bit_that_is_one_is_refused():
+    with pytest.raises(ValueError, match="gated off"):
+        bs.encode([0, 1], [[TOTAL // 2]] * 2, gates=[-1, 0])
+    with pytest.raises(ValueError, match="gated off"):
+        bs.encode_batch([[0, 1]], [[TOTAL // 2]] * 2, gates=[-1, 0])

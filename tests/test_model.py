@@ -54,7 +54,56 @@ def test_grid_code_round_trip_and_each_cell_sees_only_its_neighbourhood():
     assert moved[2:, :].max() == 0 and moved[:, 2:].max() == 0, moved
 
 
-@pytest.mark.parametrize("bits, code", [(100, "global"), (136, "grid"), (8, "global"), (2048, "global")])
+def test_map_code_sends_what_the_importance_map_keeps_and_nothing_else():
+    """The map code (model.py): keep bits, then the kept groups of each cell's bits. Reference: the
+    mask built here from round(L p), the one-bit-at-a-time decoder with the gates, and g_s on the
+    signs with every bit not sent set to 0."""
+    model = random_codec(3, bits=128, code="map")                    # 8 bits per cell: 2 groups of 4
+    x = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        v = model.g_a(x)                                             # (4, 128 + 16)
+        y, p = v[:, :128], (1 + v[:, 128:]) / 2
+    levels = (2 * p).round()                                         # groups sent per cell, (4, 16)
+    channel_group = torch.arange(8).repeat_interleave(16).view(8, 16) // 4     # (channel, cell) -> group
+    sent = (channel_group[None] < levels[:, None, :]).flatten(1)     # (4, 128), channel-major
+    strings = model.compress(x)["strings"]
+    freqs = model.bit_model.freqs.tolist()
+    for s, lv, yy, m in zip(strings, levels, y, sent):
+        keep = [int(g < lv[cell]) for cell in range(16) for g in range(2)]
+        code = [int(v >= 0) * int(k) for v, k in zip(yy.tolist(), m.tolist())]
+        assert bitstream.decode(s, 32 + 128, freqs, model.gates) == keep + code
+    with torch.no_grad():
+        ref = model.g_s(torch.where(y >= 0, 1.0, -1.0) * sent).clamp(0, 1)
+    assert torch.allclose(model.decompress(strings)["x_hat"], ref)
+    # an importance of ~0 everywhere sends the 16 keep bits alone; of ~1, every bit
+    with torch.no_grad():
+        for bias, most in ((-20.0, 16), (20.0, 16 * 2 + 128)):
+            model.g_a.fc.bias[-1] = bias
+            lengths = [len(s) for s in model.compress(x)["strings"]]
+            assert all(8 * n <= most + 2 + 7 for n in lengths), (bias, lengths)
+
+
+def test_map_code_rate_is_the_expected_length_of_what_is_sent():
+    """forward()'s rate in eval mode (no sampling) against the bit model's rate() of the bits that
+    compress() sends, for an encoder whose y is ±1, so that the expectation is a sure thing."""
+    model = random_codec(4, bits=128, code="map")
+    torch.manual_seed(5)
+    v = torch.cat([torch.randint(0, 2, (3, 128)) * 2.0 - 1, torch.rand(3, 16) * 2 - 1], 1)   # y, importances
+    model.g_a.forward = lambda x: v
+    with torch.no_grad():
+        model.bit_model.logits.normal_()
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        rate = model(x)["rate"]
+        y, keep = model.split(x, stochastic=False)
+        mask = model.mask(keep)
+        b = torch.cat([2 * keep.flatten(1) - 1, torch.where(y >= 0, 1.0, -1.0) * mask], 1)
+        first = torch.ones_like(keep[..., :1])
+        active = torch.cat([torch.cat([first, keep[..., :-1]], 2).flatten(1), mask], 1)
+        assert torch.allclose(rate, model.bit_model.rate(b, active), rtol=1e-3)
+
+
+@pytest.mark.parametrize("bits, code", [(100, "global"), (136, "grid"), (8, "global"), (2048, "global"), (96, "map")])
 def test_bits_the_file_header_cannot_hold_are_refused_up_front(bits, code):
     with pytest.raises(ValueError, match="bits must be"):
         Codec(bits=bits, code=code)

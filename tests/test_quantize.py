@@ -1,10 +1,12 @@
-"""The binarizer against its stated rules, and the bit model against an independent count."""
+"""The binarizer, the importance mask and the bit model, each against an independent reference:
+its stated rule under autograd, a count, an enumeration of every outcome, finite differences."""
+import itertools
 import math
 
 import torch
 
 from bitstream import PRECISION
-from quantize import BitModel, binarize
+from quantize import BitModel, binarize, keep_levels
 
 
 def test_forward_values_in_both_modes():
@@ -64,3 +66,63 @@ def test_integer_table_is_clamped_and_rounded():
     top = (1 << PRECISION) - 1
     assert model.freqs.flatten().tolist() == [1, 1 << (PRECISION - 1), top, round(torch.sigmoid(torch.tensor(1.0)).item() * (1 << PRECISION))]
     assert model.freqs.dtype == torch.int32
+
+
+def test_expected_rate_equals_the_average_over_every_outcome():
+    """Reference: enumerate all 2^n bit vectors, weight rate(b) by the probability of b under the
+    stochastic binarizer, and sum. With and without gated-off bits (active = 0)."""
+    torch.manual_seed(3)
+    n = 7
+    model = BitModel(bits=n, context=2).double()
+    with torch.no_grad():
+        model.logits.normal_()
+    y = torch.rand(3, n, dtype=torch.float64) * 2 - 1
+    active = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 0, 1, 1, 0, 0, 1], [0, 1, 1, 0, 1, 1, 1]], dtype=torch.float64)
+    outcomes = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=n)), dtype=torch.float64)   # (128, n)
+    for a in (None, active):
+        for row in range(len(y)):
+            q = (1 + y[row]) / 2
+            prob = torch.where(outcomes > 0, q, 1 - q).prod(1)                # P(b) for each outcome
+            b = outcomes if a is None else outcomes * a[row]                  # gated-off bits read as 0
+            rates = model.rate(b, None if a is None else a[row].expand(len(b), -1))
+            ref = (prob * rates).sum()      # outcomes differing only in gated-off bits are one outcome, summed
+            ours = model.expected_rate(y[row:row + 1], None if a is None else a[row:row + 1])
+            assert abs(ours.item() - ref.item()) < 1e-6      # rate() takes float32 targets
+
+
+def test_expected_rate_gradient_against_finite_differences():
+    torch.manual_seed(4)
+    model = BitModel(bits=10, context=2).double()
+    with torch.no_grad():
+        model.logits.normal_()
+    y = (torch.rand(2, 10, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    active = (torch.rand(2, 10) < 0.7).double().requires_grad_()
+    assert torch.autograd.gradcheck(lambda y, a, w: BitModel.expected_rate(model, y, a), (y, active, model.logits))
+
+
+def test_keep_levels_is_a_prefix_with_the_ramp_as_its_mean():
+    """E[keep_g] = clamp(L p - g, 0, 1), checked over 20,000 draws (5 standard errors); every draw
+    keeps a prefix of the groups; evaluation keeps round(L p) groups."""
+    torch.manual_seed(5)
+    levels, n = 4, 20_000
+    p = torch.linspace(0.01, 0.99, 13)
+    keep = keep_levels(p.expand(n, -1).contiguous(), levels, stochastic=True)     # (n, 13, 4)
+    ramp = (levels * p[:, None] - torch.arange(levels)).clamp(0, 1)
+    assert (keep.mean(0) - ramp).abs().max() < 5 * 0.5 / math.sqrt(n)
+    assert torch.all(keep[..., 1:] <= keep[..., :-1])                          # a prefix
+    assert torch.equal(keep_levels(p, levels).sum(-1), (levels * p).round())
+
+
+def test_keep_levels_backward_is_the_ramps_gradient():
+    """The rule claimed: d keep / d p := d ramp / d p. Reference: ramp + (keep - ramp).detach() under autograd."""
+    torch.manual_seed(6)
+    for stochastic in (False, True):
+        p = torch.rand(8, 16).requires_grad_()
+        w = torch.randn(8, 16, 4)
+        keep = keep_levels(p, 4, stochastic)
+        (keep * w).sum().backward()
+        ours = p.grad.clone()
+        p.grad = None
+        ramp = (4 * p[..., None] - torch.arange(4)).clamp(0, 1)
+        ((ramp + (keep - ramp).detach()) * w).sum().backward()
+        assert torch.allclose(ours, p.grad)

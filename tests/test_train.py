@@ -34,7 +34,7 @@ def photos(tmp_path_factory):
 
 
 @pytest.mark.parametrize("source, code", [("easyvqa", "global"), ("scenes", "global"), ("scenes", "grid"),
-                                          ("folder", "global")])
+                                          ("scenes", "map"), ("folder", "global")])
 def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp_path):
     data = str(photos) if source == "folder" else source
     # easy-VQA runs from another folder: the shipped VQA models are still found, none is trained
@@ -42,12 +42,29 @@ def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp
               cwd=tmp_path if source == "easyvqa" else ROOT)
     assert "is missing" not in r.stdout
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert metrics[-1]["step"] == 1 and metrics[-1]["bits"] <= 3 * 8 + 64 + 16
+    most = 2 * 64 + 2 * 16 if code == "map" else 64                  # map: the capacity, and its map
+    assert metrics[-1]["step"] == 1 and metrics[-1]["bits"] <= 3 * 8 + most + 16
     assert list((tmp_path / "samples").glob("*.png"))
     model = load_codec(tmp_path / "codec.pt")
     assert model.g_a.code == code
     strings = model.compress(torch.rand(2, 3, 64, 64))["strings"]
     assert model.decompress(strings)["x_hat"].shape == (2, 3, 64, 64)
+
+
+def test_init_starts_a_map_codec_from_a_grid_codecs_weights(tmp_path):
+    """--init copies every tensor that fits; the map code's encoder has one more output channel, whose
+    weights keep their initial values. One training step moves a weight by about lr = 1e-3 (Adam)."""
+    train("--data", "scenes", "--bits", 64, "--code", "grid", "--dry_run", "--out", tmp_path / "grid")
+    train("--data", "scenes", "--bits", 32, "--code", "map", "--init", tmp_path / "grid" / "codec.pt",
+          "--dry_run", "--out", tmp_path / "map")
+    grid, fine = load_codec(tmp_path / "grid" / "codec.pt"), load_codec(tmp_path / "map" / "codec.pt")
+    assert fine.args["bits"] == 64 and fine.args["code"] == "map"     # --bits 32 on average: capacity 64
+    for key, t in grid.state_dict().items():
+        if not key.startswith("bit_model"):
+            assert (fine.state_dict()[key][:len(t)] - t).abs().max() < 2e-3, key
+    r = subprocess.run([sys.executable, "train.py", "--init", str(tmp_path / "nothing.pt"), "--dry_run",
+                        "--out", str(tmp_path / "x")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "nothing.pt" in r.stderr
 
 
 def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
@@ -107,6 +124,7 @@ def test_ddp_two_cpu_processes(tmp_path):
 @pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"),
                                        (("--code", "grid", "--bits", 100), "multiple of 16"),
                                        (("--bits", 100), "multiple of 8"),
+                                       (("--code", "map", "--bits", 600), "twice --bits"),
                                        (("--device", "cuda" if not torch.cuda.is_available() else "nonsense"), "--device"),
                                        (("--resume",), "nothing to resume")])
 def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path):
