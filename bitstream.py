@@ -1,4 +1,4 @@
-"""A binary arithmetic coder written by hand, and the tiny container around its output.
+"""A binary arithmetic coder written by hand.
 
     payload = encode(bits, freqs, gates)          # bits: n values 0/1
     bits = decode(payload, n, freqs, gates)
@@ -18,12 +18,7 @@ The coder follows Witten, Neal & Cleary (1987) in the layout of Nayuki's referen
 one base class owns the interval update; the encoder and the decoder differ only in what they do
 when a leading bit settles (`shift`) and when the interval straddles the middle (`underflow`).
 
-The file is a HEADER_BYTES = 3 byte header, then the payload:
-    byte 0   magic (high 4 bits: 1010) and container version (low 4 bits): 2
-    byte 1   fingerprint of the model whose probabilities coded the payload
-    byte 2   CRC-8 of bytes 0, 1 and the payload
-At 256 bits each header byte costs 3% of the file, so it is kept to the minimum that lets a decoder
-refuse a file that isn't ours, isn't for this model, or has been damaged. A file cut short is
+A file is a 3-byte header and then the payload (files.py, write_container). A file cut short is
 refused by the coder itself: its codes are prefix-free (see ArithmeticEncoder.finish).
 """
 import itertools
@@ -36,8 +31,6 @@ FULL = 1 << STATE_BITS          # 1 0000…0000 (33 bits)
 MASK = FULL - 1                 #   1111…1111
 HALF = FULL >> 1                #   1000…0000
 QUARTER = HALF >> 1             #   0100…0000
-MAGIC, VERSION = 0xA, 2
-HEADER_BYTES = 3
 
 
 class FormatError(ValueError):
@@ -332,56 +325,3 @@ def pack_bits(bits):
 
 def unpack_bits(data):
     return [int(c) for c in format(int.from_bytes(data, "big"), f"0{8 * len(data)}b")] if data else []
-
-
-# ---- the container -----------------------------------------------------------------------------
-# CRC-8 with the polynomial x^8 + x^2 + x + 1 (0x07, "CRC-8/SMBUS"): the remainder of the message,
-# read as a polynomial over GF(2) times x^8, divided by it. Any polynomial of two terms or more
-# changes the remainder for every single-bit error, and this one also for every burst of up to 8
-# bits; a random change slips through with probability 1/256.
-
-CRC8_POLY = 0x07
-
-
-def crc8_bitwise(data):
-    """The definition, one bit at a time: shift the message through an 8-bit register, and subtract
-    (xor) the polynomial whenever a 1 falls out of the top."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC8_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
-
-
-CRC8_TABLE = [crc8_bitwise([i]) for i in range(256)]     # the register after one byte, for each byte
-
-
-def crc8(data):
-    """The same CRC, a byte at a time through the table: crc8(b"123456789") == 0xF4."""
-    crc = 0
-    for byte in data:
-        crc = CRC8_TABLE[crc ^ byte]
-    return crc
-
-
-def write_container(payload, fingerprint):
-    """The header (magic and version, fingerprint, CRC-8 of the rest), then the payload: a .bin file."""
-    head = bytes([(MAGIC << 4) | VERSION, fingerprint & 0xFF])
-    return head + bytes([crc8(head + payload)]) + payload
-
-
-def read_container(blob, fingerprint):
-    """The payload of an undamaged file made by the model with this fingerprint. FormatError names
-    what is wrong with a file that isn't ours, isn't that model's, or was damaged or cut short."""
-    if len(blob) < HEADER_BYTES or blob[0] >> 4 != MAGIC:
-        raise FormatError("not a compressed image (bad magic)")
-    if blob[0] & 0xF == 1:
-        raise FormatError("container version 1, from before files had a checksum; compress the image again")
-    if blob[0] & 0xF != VERSION:
-        raise FormatError(f"container version {blob[0] & 0xF}, this program reads version {VERSION}")
-    if blob[1] != fingerprint & 0xFF:
-        raise FormatError(f"made by another model (fingerprint {blob[1]:02x}, this model is {fingerprint & 0xFF:02x})")
-    if crc8(blob[:2] + blob[HEADER_BYTES:]) != blob[2]:
-        raise FormatError("damaged or cut short (checksum mismatch)")
-    return blob[HEADER_BYTES:]

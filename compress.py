@@ -7,7 +7,7 @@
     python compress.py --benchmark 1000               # images/s each way
 
 The codec itself is model.py's Codec (compress / decompress, as in CompressAI); this file reads
-images, writes .bin files with their 3-byte header (bitstream.py) and turns failures into one line.
+images, writes .bin files with their 3-byte header (files.py) and turns failures into one line.
 """
 import argparse
 import sys
@@ -19,7 +19,8 @@ from PIL import Image
 from tqdm import tqdm
 
 import bitstream
-from files import IMAGE_EXTS, FileError, png_bytes, read_image, to_tensor, write_atomic
+from files import (HEADER_BYTES, IMAGE_EXTS, FileError, png_bytes, read_container, read_image, to_tensor,
+                   write_atomic, write_container)
 from model import Codec, load_codec
 
 DEFAULT_MODEL = Path(__file__).parent / "checkpoints" / "easyvqa-256.pt"
@@ -114,7 +115,7 @@ def run(args):
         for src, dst in batch:                        # read and check every input before any coding
             try:
                 if args.decompress:
-                    good.append((src, dst, bitstream.read_container(src.read_bytes(), fingerprint)))
+                    good.append((src, dst, read_container(src.read_bytes(), fingerprint)))
                 else:
                     good.append((src, dst, load_image(src)))
             except (FileError, bitstream.FormatError, OSError) as e:
@@ -129,7 +130,7 @@ def run(args):
         elif good:
             out = model.compress(torch.stack([x for _, _, x in good]))
             for (src, dst, _), payload in zip(good, out["strings"]):
-                blob = bitstream.write_container(payload, fingerprint)
+                blob = write_container(payload, fingerprint)
                 if not write(dst, blob):
                     failures += 1
                     continue
@@ -158,13 +159,13 @@ def benchmark(model, n=1000, batch=500):
         t1 = time.perf_counter()
         model.decompress(strings)
         t2 = time.perf_counter()
-        bits = bitstream.decode_batch(strings, model.bits, freqs)          # the coder alone, each way
+        bits = bitstream.decode_batch(strings, model.positions, freqs, model.gates)          # the coder alone, each way
         t3 = time.perf_counter()
-        bitstream.encode_batch(bits, freqs)
+        bitstream.encode_batch(bits, freqs, model.gates)
         t4 = time.perf_counter()
         for key, dt in zip(seconds, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             seconds[key] += dt
-        file_bits += sum(8 * (bitstream.HEADER_BYTES + len(s)) for s in strings)
+        file_bits += sum(8 * (HEADER_BYTES + len(s)) for s in strings)
     print(f"{n} images of 64×64 in batches of {batch}, {torch.get_num_threads()} threads, "
           f"{model.bits} coded bits, mean file {file_bits / n:.1f} bits")
     for way, coder in (("compress", "encode"), ("decompress", "decode")):

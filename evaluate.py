@@ -141,6 +141,11 @@ def benchmark(name, codec_paths, limit):
     for _, row in rows:
         row["retention"] = {judge: metrics.retention(row["acc"][judge], rows[0][1]["acc"][judge]) for judge in panel}
         row["held_out"] = metrics.lowest(row["retention"], judges.PANEL[name])
+    if name == "scenes":                             # what a scene costs, by how much is in it
+        objects = torch.tensor([len(s["objects"]) for s in test.scenes])[:len(rows[0][1]["bits_each"])]
+        for _, row in rows:
+            bits = torch.tensor(row["bits_each"], dtype=torch.float64)
+            row["bits_by_objects"] = {int(k): bits[objects == k].mean().item() for k in objects.unique()}
     return rows, test.families
 
 
@@ -173,6 +178,12 @@ def markdown(results, argv):
         lines += [f"| {label} | " + " | ".join(f"{100 * r['held_out'][f]:.1f}%" for f in families) + " |" for label, r in rows]
         lines += [f"| accuracy of {j} on originals | " + " | ".join(f"{100 * rows[0][1]['acc'][j][f]:.1f}%" for f in families)
                   + " |" for j in rows[0][1]["acc"]]
+        if "bits_by_objects" in rows[0][1]:
+            counts = sorted(rows[0][1]["bits_by_objects"])
+            lines += ["", f"Mean bits per file by the number of objects in the scene ({name}):", "",
+                      "| method | " + " | ".join(f"{k} object{'s' * (k > 1)}" for k in counts) + " |", "|---" * (1 + len(counts)) + "|"]
+            lines += [f"| {label} | " + " | ".join(f"{r['bits_by_objects'][k]:.0f}" for k in counts) + " |"
+                      for label, r in rows if not label.startswith(("original", "question"))]
         lines.append("")
     return "\n".join(lines)
 

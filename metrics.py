@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-import bitstream
+import files
 
 
 # ---- image quality -------------------------------------------------------------------------------
@@ -101,10 +101,10 @@ def codec_files(codec):
     fingerprint = codec.fingerprint()
 
     def encode(x, idx=None):
-        return [bitstream.write_container(s, fingerprint) for s in codec.compress(x)["strings"]]
+        return [files.write_container(s, fingerprint) for s in codec.compress(x)["strings"]]
 
     def decode(blobs):
-        return codec.decompress([bitstream.read_container(b, fingerprint) for b in blobs])["x_hat"]
+        return codec.decompress([files.read_container(b, fingerprint) for b in blobs])["x_hat"]
     return encode, decode
 
 
@@ -116,12 +116,12 @@ def originals():
 @torch.no_grad()
 def measure(method, judges, test, limit=None, batch_size=250, features=None):
     """One row for the decodes of test's first `limit` images: each judge's accuracy per family
-    (judges: {name: VQA model}; row["acc"][name]), mean file bits, PSNR, SSIM, images/s each way, and
+    (judges: {name: VQA model}; row["acc"][name]), mean file bits (and each file's), PSNR, SSIM, images/s each way, and
     FD if `features` (a VQA model with a CNN) is given."""
     encode, decode = method
     n = min(limit or len(test), len(test))
     accuracy = {name: Accuracy(test.families) for name in judges}
-    row = {"bits": 0.0, "psnr": 0.0, "ssim": 0.0}
+    row = {"bits": 0.0, "psnr": 0.0, "ssim": 0.0, "bits_each": []}
     seconds = {"encode": 0.0, "decode": 0.0}
     feats, feats_original = [], []
     for idx in torch.arange(n).split(batch_size):
@@ -134,6 +134,7 @@ def measure(method, judges, test, limit=None, batch_size=250, features=None):
         seconds["encode"] += t1 - t0
         seconds["decode"] += time.perf_counter() - t1
         row["bits"] += sum(8 * len(b) for b in blobs) / n
+        row["bits_each"] += [8 * len(b) for b in blobs]
         row["psnr"] += psnr(x_hat, x) * len(idx) / n
         row["ssim"] += ssim(x_hat, x) * len(idx) / n
         qi, tokens, answers = test.questions_of(idx)

@@ -20,15 +20,15 @@ Three methods, as in CompressAI's models:
     compress(x)                -> {"strings": [bytes per image]}: everything needed to decode
     decompress(strings, size)  -> {"x_hat": (B, 3, size, size)}
 The model owns the transforms and the probability table; bitstream.py turns bits into bytes and
-back.
+back. The model never reads or writes a file: the 3-byte header and the .bin files are the
+callers' (compress.py and metrics.py, with files.py's container).
 
 The "map" code (Li et al. 2018) makes the length depend on the image. Each of the 16 cells has an
 importance p in (0, 1), and sends round(L p) of its L = bits/16/4 groups of 4 bits (quantize.py,
 keep_levels). What the coder sees is the map, then the bits:
     [keep bits: cell 0 groups 0…L-1, cell 1 …]  [bits: channel 0 of cells 0…15, channel 1 …]
 Group g's keep bit is coded only if group g-1 is kept, and a cell's bits only if their group is
-kept (bitstream.py's gates); the decoder reads the bits not sent as 0. The model never reads or writes a file: the 3-byte header and the .bin files are the
-callers' (compress.py, metrics.py).
+kept (bitstream.py's gates); the decoder reads the bits not sent as 0.
 """
 import hashlib
 
@@ -58,7 +58,8 @@ class Codec(nn.Module):
         self.bits = bits
         self.g_a, self.g_s = Encoder(bits, width, code), Decoder(bits, width, code)
         self.levels = bits // 16 // GROUP_BITS if code == "map" else 0         # groups per cell
-        self.bit_model = BitModel(16 * self.levels + bits, context)            # the map's bits, then the code's
+        self.positions = 16 * self.levels + bits                               # what the coder walks through:
+        self.bit_model = BitModel(self.positions, context)                     # the map's bits, then the code's
         self.gates = map_gates(self.levels) if code == "map" else None
 
     def split(self, x, stochastic):
@@ -104,8 +105,7 @@ class Codec(nn.Module):
     def decompress(self, strings, size=64):
         """B payloads -> {"x_hat": (B, 3, size, size) in [0, 1]}. FormatError on a payload that is not
         exactly what compress() writes."""
-        n = 16 * self.levels + self.bits
-        bits = bitstream.decode_batch(strings, n, self.bit_model.freqs.cpu().numpy(), self.gates)   # (B, n)
+        bits = bitstream.decode_batch(strings, self.positions, self.bit_model.freqs.cpu().numpy(), self.gates)
         bits = torch.from_numpy(bits).float().to(self.bit_model.freqs.device)
         b = 2 * bits[:, 16 * self.levels:] - 1
         if self.levels:                                              # the bits not sent read as 0

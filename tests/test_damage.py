@@ -93,7 +93,7 @@ def test_fuzzed_bins_and_images_are_decoded_or_refused(name, real_files, tmp_pat
             blob = blob[:3] + rng.randbytes(rng.randint(0, 60))
         elif kind in (3, 4):                                          # random payload, a correct checksum:
             payload = rng.randbytes(rng.randint(0, 60))               # only the coder can refuse these
-            blob = bitstream.write_container(payload, blob[1])
+            blob = files.write_container(payload, blob[1])
         elif kind == 5:                                               # random everything
             blob = rng.randbytes(rng.randint(0, 60))
         elif kind == 6:                                               # another codec's file, an old version

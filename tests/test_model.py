@@ -12,6 +12,7 @@ import data
 import files
 import metrics
 from model import Codec, codec_checkpoint, load_codec
+from quantize import binarize
 
 CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -52,6 +53,22 @@ def test_grid_code_round_trip_and_each_cell_sees_only_its_neighbourhood():
         moved = (model.g_a(x2) - model.g_a(x)).abs().view(3, 8, 4, 4).amax(dim=(0, 1))   # (4, 4) per cell
     assert moved[0, 0] > 0
     assert moved[2:, :].max() == 0 and moved[:, 2:].max() == 0, moved
+
+
+@pytest.mark.parametrize("code", ["global", "map"])
+def test_the_rate_reaches_the_encoder(code):
+    """The training rate is the expected code length (quantize.py), so its gradient reaches g_a; the
+    rate of sampled bits, the term before it, gives g_a exactly nothing."""
+    model = random_codec(6, bits=128, code=code).train()
+    with torch.no_grad():
+        model.bit_model.logits.normal_()
+    x = torch.rand(4, 3, 64, 64)
+    model(x)["rate"].sum().backward()
+    assert model.g_a.fc.weight.grad.abs().sum() > 0
+    model.zero_grad()
+    y = model.g_a(x)[:, :128]
+    model.bit_model.rate(binarize(y, stochastic=True)).sum().backward()
+    assert model.g_a.fc.weight.grad is None or model.g_a.fc.weight.grad.abs().sum() == 0
 
 
 def test_map_code_sends_what_the_importance_map_keeps_and_nothing_else():
@@ -124,7 +141,7 @@ def test_file_size_is_header_plus_payload_and_close_to_the_ideal_code_length():
         rate = codec.bit_model.rate(b)
     overhead = []
     for blob, s, row, r in zip(blobs, strings, (b > 0).int().tolist(), rate.tolist()):
-        assert len(blob) == bitstream.HEADER_BYTES + len(s) and blob.endswith(s)
+        assert len(blob) == files.HEADER_BYTES + len(s) and blob.endswith(s)
         ideal, ctx = 0.0, 0
         for i, bit in enumerate(row):
             p1 = freqs[i][ctx] / (1 << bitstream.PRECISION)
@@ -168,6 +185,6 @@ BITS_DIGEST = {
 def test_shipped_codecs_code_the_same_bits_as_before(name):
     codec = load_codec(CKPT / f"{name}.pt")
     x = data.load(name.split("-")[0], "test").images(torch.arange(100))
-    payloads = [bitstream.read_container(b, codec.fingerprint()) for b in metrics.codec_files(codec)[0](x)]
+    payloads = [files.read_container(b, codec.fingerprint()) for b in metrics.codec_files(codec)[0](x)]
     bits = bitstream.decode_batch(payloads, codec.bits, codec.bit_model.freqs.numpy())
     assert hashlib.sha256(np.ascontiguousarray(bits, dtype=np.uint8).tobytes()).hexdigest() == BITS_DIGEST[name]
