@@ -228,25 +228,37 @@ def plot(results, path, width=480, height=360):
 
 
 def samples(name, codec_paths, count=8):
-    """A picture: originals over decodes from each method at comparable bits, the file bits under each."""
+    """A picture: originals over decodes from each method at comparable bits, the file bits under each.
+    Under a map codec's decodes, its importance map: the share of each cell's bits it sends (white: all)."""
     test = datasets.load(name, "test")
     x = test.images(torch.arange(count))
-    methods = [(Path(p).stem, metrics.codec_files(load_codec(p))) for p in codec_paths]
-    methods += [("thumbnail 2x2", thumbnail(2, 5)), ("thumbnail 4x4", thumbnail(4, 5)), ("WebP q0", pillow("WEBP", 0)),
-                ("JPEG q1", pillow("JPEG", 1))]
+    rows = [("original", x, None)]
+    for path in codec_paths:
+        codec = load_codec(path)
+        encode, decode = metrics.codec_files(codec)
+        blobs = encode(x)
+        rows.append((Path(path).stem, decode(blobs), [8 * len(b) for b in blobs]))
+        if codec.levels:
+            with torch.no_grad():
+                keep = codec.split(x, stochastic=False)[1]                      # (count, 16 cells, levels)
+            sent = (keep.sum(-1) / codec.levels).view(-1, 1, 4, 4)
+            rows.append(("  its importance map", F.interpolate(sent, size=64).expand(-1, 3, -1, -1), None))
+    for label, (encode, decode) in [("thumbnail 2x2", thumbnail(2, 5)), ("thumbnail 4x4", thumbnail(4, 5)),
+                                    ("WebP q0", pillow("WEBP", 0)), ("JPEG q1", pillow("JPEG", 1))]:
+        blobs = encode(x)
+        rows.append((label, decode(blobs), [8 * len(b) for b in blobs]))
     cell = 72
-    img = Image.new("RGB", (150 + count * cell, 20 + (1 + len(methods)) * (cell + 12)), "white")
+    img = Image.new("RGB", (150 + count * cell, 20 + len(rows) * (cell + 12)), "white")
     draw = ImageDraw.Draw(img)
     draw.text((4, 4), f"{name} test images", fill="black")
-    for r, (label, (encode, decode)) in enumerate([("original", (None, None))] + methods):
-        blobs = encode(x, torch.arange(count)) if encode else None
-        x_hat = decode(blobs) if encode else x
+    for r, (label, x_hat, bits) in enumerate(rows):
         y = 20 + r * (cell + 12)
         draw.text((4, y + 28), label, fill="black")
         for c in range(count):
             img.paste(files.to_image(x_hat[c]), (150 + c * cell, y + 2))
-            if blobs:
-                draw.text((150 + c * cell, y + 66), f"{8 * len(blobs[c])} bits", fill="black")
+            draw.rectangle([149 + c * cell, y + 1, 214 + c * cell, y + 66], outline=(190, 190, 190))
+            if bits:
+                draw.text((150 + c * cell, y + 66), f"{bits[c]} bits", fill="black")
     return img
 
 

@@ -38,15 +38,15 @@ import torch.nn as nn
 import bitstream
 import files
 from decoder import Decoder
-from encoder import Encoder
-from encoder import GROUP_BITS
+from encoder import GROUP_BITS, Encoder
 from quantize import BitModel, binarize, keep_levels
 
 
 class Codec(nn.Module):
     """Encoder g_a, binarizer, bit model and decoder g_s, trained together by train.py.
 
-    bits:    bits per image before entropy coding (a multiple of 8; of 16 for the grid code)
+    bits:    bits per image before entropy coding (a multiple of 8; of 16 for the grid code; for the
+             map code, a multiple of 64: the most it sends, before its 16 L keep bits)
     width:   channels of the encoder and decoder
     context: the bit model conditions each bit on this many previous bits
     code:    "global", "grid" or "map", how the bits are laid out over the image (encoder.py)
