@@ -8,6 +8,11 @@
 
 The codec itself is model.py's Codec (compress / decompress, as in CompressAI); this file reads
 images, writes .bin files with their 3-byte header (files.py) and turns failures into one line.
+
+Any shape of image: its long side is resized to 64 pixels and its short side in proportion, and the
+64×64 square around it is filled by repeating its edge pixels. A file of an image that wasn't
+square carries one more header byte, the shape, and decodes to that shape with --size as the long
+side. The code is 64×64 whatever the photo's size: a thumbnail-sized impression of a 4000×3000 photo.
 """
 import argparse
 import sys
@@ -15,29 +20,36 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 import bitstream
-from files import (HEADER_BYTES, IMAGE_EXTS, FileError, png_bytes, read_container, read_image, to_tensor,
-                   write_atomic, write_container)
+from files import (HEADER_BYTES, IMAGE_EXTS, MAGIC, FileError, crop_to_shape, load_square, png_bytes,
+                   read_container, read_shape, write_atomic, write_container)
 from model import Codec, load_codec
 
-DEFAULT_MODEL = Path(__file__).parent / "checkpoints" / "easyvqa-256.pt"
-TRAINED_ON = {"easyvqa": "easy-VQA (one coloured shape on a light background; a photo comes back as blobs)",
+CKPT = Path(__file__).parent / "checkpoints"
+DEFAULT_MODEL = CKPT / "photos-256.pt"
+TRAINED_ON = {"photos": "photos (a 64×64 impression of the colour layout, not the details)",
+              "easyvqa": "easy-VQA (one coloured shape on a light background; a photo comes back as blobs)",
               "scenes": "scenes (1-6 coloured shapes on a light background; a photo comes back as blobs)"}
-SHIPPED_HELP = """shipped codecs (--model checkpoints/NAME.pt), all trained on synthetic shapes, not photos:
-  easyvqa-256 (the default), easyvqa-64   easy-VQA images: one coloured shape
-  scenes-256, scenes-128                  scenes of 1-6 coloured shapes
+SHIPPED_HELP = """shipped codecs (--model checkpoints/NAME.pt):
+  photos-256 (the default)                photos: the colour layout of any picture
+  easyvqa-256, easyvqa-128, easyvqa-64    easy-VQA images: one coloured shape, for VQA
+  scenes-256, scenes-128                  scenes of 1-6 coloured shapes, for VQA
   easyvqa-256-no-adv, easyvqa-256-no-vqa  ablations: easyvqa-256 without the GAN or the VQA terms"""
 
 
-def load_image(path, size=64):
-    """Any image Pillow reads -> (3, size, size) in [0, 1]: upright, RGB, centre square, antialiased."""
-    img = read_image(path)
-    side = min(img.size)
-    left, top = (img.width - side) // 2, (img.height - side) // 2
-    return to_tensor(img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS))
+def made_by(fingerprint, model_path):
+    """The shipped checkpoint whose codec has this fingerprint (not `model_path`), or None."""
+    for path in sorted(CKPT.glob("*.pt")):
+        if path.resolve() == Path(model_path).resolve():
+            continue
+        try:
+            if load_codec(path).fingerprint() == fingerprint:
+                return path
+        except FileError:                             # a VQA model or a judge: not a codec
+            continue
+    return None
 
 
 def pairs(src, dst, decompress_mode):
@@ -113,24 +125,32 @@ def run(args):
     for start in range(0, len(jobs), step):
         batch, good = jobs[start:start + step], []
         for src, dst in batch:                        # read and check every input before any coding
+            blob = b""
             try:
                 if args.decompress:
-                    good.append((src, dst, read_container(src.read_bytes(), fingerprint)))
+                    blob = src.read_bytes()
+                    good.append((src, dst, read_container(blob, fingerprint), read_shape(blob)))
                 else:
-                    good.append((src, dst, load_image(src)))
+                    good.append((src, dst, *load_square(src)))
             except (FileError, bitstream.FormatError, OSError) as e:
-                error(str(e) if isinstance(e, FileError) else f"{src}: {e}")
+                message = str(e) if isinstance(e, FileError) else f"{src}: {e}"
+                if len(blob) > 1 and blob[0] >> 4 == MAGIC and blob[1] != fingerprint:   # another codec's file
+                    maker = made_by(blob[1], args.model)
+                    message += f"; made by {maker}: add --model {maker}" if maker else ""
+                error(message)
                 failures += 1
         if args.decompress and good:
-            for src, dst, x_hat in decode_each(model, good, args.size):
+            shapes = {src: shape for src, _, _, shape in good}
+            for src, dst, x_hat in decode_each(model, [job[:3] for job in good], args.size):
+                x_hat = None if x_hat is None else crop_to_shape(x_hat, shapes[src])      # (3, H, W)
                 if x_hat is None or not write(dst, png_bytes(x_hat)):
                     failures += 1
                     continue
-                tqdm.write(f"{src} -> {dst} ({args.size}×{args.size} pixels)")
+                tqdm.write(f"{src} -> {dst} ({x_hat.shape[2]}×{x_hat.shape[1]} pixels)")
         elif good:
-            out = model.compress(torch.stack([x for _, _, x in good]))
-            for (src, dst, _), payload in zip(good, out["strings"]):
-                blob = write_container(payload, fingerprint)
+            out = model.compress(torch.stack([x for _, _, x, _ in good]))
+            for (src, dst, _, shape), payload in zip(good, out["strings"]):
+                blob = write_container(payload, fingerprint, shape)
                 if not write(dst, blob):
                     failures += 1
                     continue
@@ -179,7 +199,7 @@ def main(argv=None):
     p.add_argument("output", nargs="?", help="the .bin (or .png with -d), or a folder; missing folders are made")
     p.add_argument("-d", "--decompress", action="store_true")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="codec checkpoint (default: %(default)s)")
-    p.add_argument("--size", type=int, default=64, help="output resolution when decompressing, 8…1024")
+    p.add_argument("--size", type=int, default=64, help="the long side in pixels when decompressing, 8…1024")
     p.add_argument("--batch", type=int, default=500, help="images coded at once, at least 1")
     p.add_argument("--benchmark", type=int, metavar="N", help="time N random images each way, print images/s")
     args = p.parse_args(argv)

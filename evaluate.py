@@ -1,6 +1,7 @@
 """The benchmark: bits per image against how many answers VQA judges of other families still give.
 
-    python evaluate.py                       # shipped codecs + baselines on both test splits -> results/
+    python evaluate.py                       # shipped codecs + baselines on all three test sets -> results/
+    python evaluate.py --data photos         # one of them: easyvqa, scenes or photos
     python evaluate.py --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
 
 Every row is measured on real files: each image is written as bytes (our container with its 3-byte
@@ -19,9 +20,10 @@ SSIM, a realism score FD (the Fréchet distance between the attention judge CNN'
 originals and on decodes: 0 is indistinguishable), encode / decode images/s.
 The ablations easyvqa-256-no-adv and -no-vqa are codecs trained as easyvqa-256 but without the
 adversarial term or without the VQA-consistency terms, for the same minutes.
+Photos have no questions: their rows are bits, PSNR, SSIM and FD on scikit-image's photos, which no
+codec trained on, and photos.png shows whole photos decoded in their own shape at 64 and 256 pixels.
 """
 import argparse
-import io
 import math
 import platform
 import sys
@@ -34,86 +36,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-import bitstream
+import baselines
 import data as datasets
 import files
-import metrics
-import scenes
 import judges
+import metrics
 import vqa
 from model import load_codec
 
 CKPT = Path(__file__).parent / "checkpoints"
-SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-256", "easyvqa-256-no-adv", "easyvqa-256-no-vqa"],  # -no-*: ablations
-           "scenes": ["scenes-128", "scenes-256"]}
-
-
-# ---- the baselines: each turns images into files and back (metrics.py says what a method is) ----
-# encode(x (B, 3, 64, 64), idx) -> list of file bytes; decode(files) -> x_hat. idx says which test
-# images x are: only the scene-graph reference needs it.
-
-def pillow(fmt, quality):
-    def encode(x, idx=None):
-        blobs = []
-        for xi in x:
-            buf = io.BytesIO()
-            files.to_image(xi).save(buf, format=fmt, quality=quality)
-            blobs.append(buf.getvalue())
-        return blobs
-
-    def decode(blobs):
-        return torch.stack([files.to_tensor(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs])
-    return encode, decode
-
-
-def thumbnail(k, b):
-    """Average to k×k, keep b bits per channel, pack them: k·k·3·b bits (rounded up to a byte)."""
-    def encode(x, idx=None):
-        levels = (F.interpolate(x, size=(k, k), mode="area") * (2 ** b - 1)).round().byte().numpy()
-        fields = np.unpackbits(levels.reshape(len(x), -1, 1), axis=2)[:, :, 8 - b:]   # b bits per value
-        return [np.packbits(f.ravel()).tobytes() for f in fields]
-
-    def decode(blobs):
-        bits = np.stack([np.unpackbits(np.frombuffer(f, np.uint8))[:k * k * 3 * b] for f in blobs])
-        values = np.packbits(np.concatenate([np.zeros((len(blobs), 3 * k * k, 8 - b), np.uint8),
-                                             bits.reshape(len(blobs), -1, b)], 2), axis=2)
-        small = torch.from_numpy(values.reshape(len(blobs), 3, k, k)).float() / (2 ** b - 1)
-        return F.interpolate(small, size=(64, 64), mode="bilinear", align_corners=False)
-    return encode, decode
-
-
-def scene_graph(graphs):
-    """The scene itself, coded compactly and drawn again: 3 bits for the number of objects, then per
-    object 2 bits of shape, 3 of colour, 1 of size and 4 + 4 of position (a 4-pixel grid)."""
-    shapes, colors, sizes = list(scenes.SHAPES), list(scenes.COLORS), list(scenes.SIZES)
-
-    def encode(x, idx):
-        blobs = []
-        for g in (graphs[i] for i in idx.tolist()):
-            fields = [(len(g["objects"]), 3)]
-            for o in g["objects"]:
-                fields += [(shapes.index(o["shape"]), 2), (colors.index(o["color"]), 3), (sizes.index(o["size"]), 1),
-                           (min(int(o["x"] // 4), 15), 4), (min(int(o["y"] // 4), 15), 4)]
-            blobs.append(bitstream.pack_bits([int(c) for v, n in fields for c in format(v, f"0{n}b")]))
-        return blobs
-
-    def decode(blobs):
-        out = []
-        for f in blobs:
-            bits = "".join(map(str, bitstream.unpack_bits(f)))
-            take = lambda at, n: (int(bits[at:at + n], 2), at + n)
-            count, at = take(0, 3)
-            objects = []
-            for _ in range(count):
-                s, at = take(at, 2)
-                c, at = take(at, 3)
-                z, at = take(at, 1)
-                gx, at = take(at, 4)
-                gy, at = take(at, 4)
-                objects.append({"shape": shapes[s], "color": colors[c], "size": sizes[z], "x": 4 * gx + 2.0, "y": 4 * gy + 2.0})
-            out.append(scenes.render({"background": (230, 230, 230), "objects": objects}))
-        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
-    return encode, decode
+SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-128", "easyvqa-256", "easyvqa-256-no-adv", "easyvqa-256-no-vqa"],  # -no-*: ablations
+           "scenes": ["scenes-128", "scenes-256"],
+           "photos": ["photos-256"]}
 
 
 def benchmark(name, codec_paths, limit):
@@ -121,11 +55,11 @@ def benchmark(name, codec_paths, limit):
     panel, vocab = judges.load_panel(name)
     test = datasets.load(name, "test", vocab=vocab)
     methods = [(f"ours, {Path(p).stem}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
-    methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: thumbnail(k, b)) for k, b in ((2, 5), (3, 4), (4, 5), (8, 4))]
-    methods += [(f"JPEG q{q}", lambda q=q: pillow("JPEG", q)) for q in (1, 10, 50)]
-    methods += [(f"WebP q{q}", lambda q=q: pillow("WEBP", q)) for q in (0, 10, 50)]
+    methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: baselines.thumbnail(k, b)) for k, b in ((2, 5), (3, 4), (4, 5), (8, 4))]
+    methods += [(f"JPEG q{q}", lambda q=q: baselines.pillow("JPEG", q)) for q in (1, 10, 50)]
+    methods += [(f"WebP q{q}", lambda q=q: baselines.pillow("WEBP", q)) for q in (0, 10, 50)]
     if name == "scenes":
-        methods.append(("scene graph (reference)", lambda: scene_graph(test.scenes)))
+        methods.append(("scene graph (reference)", lambda: baselines.scene_graph(test.scenes)))
     features = panel["attention"]     # FD from the attention judge's CNN: a feature network that knows these images
     rows = [("original (ceiling)", metrics.measure(metrics.originals(), panel, test, limit, features=features))]
     rows[0][1].update(psnr=float("inf"), ssim=1.0, encode_per_s=float("nan"), decode_per_s=float("nan"))
@@ -149,7 +83,66 @@ def benchmark(name, codec_paths, limit):
     return rows, test.families
 
 
-# ---- the report: markdown and two pictures -------------------------------------------------------
+# ---- photos: no questions, so bits against PSNR, SSIM and realism ---------------------------------
+
+def photo_benchmark(codec_paths, limit):
+    """Every row for the held-out photos (scikit-image's, data.py): 70 fixed 64×64 squares of 14 photos.
+    FD uses the CNN of the scenes attention judge: it was never trained on photos, so it is a feature
+    network that no codec saw, not one that knows photos as Inception would."""
+    test = datasets.load("photos", "test")
+    features = judges.load_panel("scenes")[0]["attention"]
+    methods = [(f"ours, {Path(p).stem}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
+    methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: baselines.thumbnail(k, b))
+                for k, b in ((2, 5), (3, 4), (4, 4), (4, 5), (6, 4), (8, 4))]
+    methods += [("JPEG q1", lambda: baselines.pillow("JPEG", 1))]
+    methods += [(f"WebP q{q}", lambda q=q: baselines.pillow("WEBP", q)) for q in (0, 10)]
+    methods += [("AVIF q0", lambda: baselines.pillow("AVIF", 0))] if baselines.has_avif() else []
+    rows = [("original (ceiling)", metrics.measure(metrics.originals(), {}, test, limit, features=features))]
+    rows[0][1].update(psnr=float("inf"), ssim=1.0, encode_per_s=float("nan"), decode_per_s=float("nan"))
+    for label, make in methods:
+        rows.append((label, metrics.measure(make(), {}, test, limit, features=features)))
+        print(f"  photos: {label}: {rows[-1][1]['bits']:.0f} bits", flush=True)
+    return rows, []
+
+
+def photo_sheet(codec_paths, count=7, cell=260):
+    """Whole held-out photos, in their own shapes: originals, then our decodes of one file at 256 and
+    at 64 pixels, then the baselines' (each from its own 64×64 square), the file bits under each."""
+    x, shapes, originals = [], [], []
+    for path in datasets.photo_paths("test")[:count]:
+        square, shape = files.load_square(path)
+        x.append(square)
+        shapes.append(shape)
+        originals.append(files.read_image(path))
+    x = torch.stack(x)
+    rows = [("original", [img.resize((256, 256 * img.height // img.width) if img.width >= img.height
+                                     else (256 * img.width // img.height, 256), Image.LANCZOS) for img in originals], None)]
+    for path in codec_paths[:1]:
+        codec = load_codec(path)
+        blobs = [files.write_container(s, codec.fingerprint(), shape) for s, shape in zip(codec.compress(x)["strings"], shapes)]
+        for size in (256, 64):
+            x_hat = codec.decompress([files.read_container(b, codec.fingerprint()) for b in blobs], size)["x_hat"]
+            rows.append((f"{Path(path).stem}\nat {size} pixels", [files.to_image(files.crop_to_shape(xi, s))
+                                                                for xi, s in zip(x_hat, shapes)], [8 * len(b) for b in blobs]))
+    for label, (encode, decode) in [("thumbnail 4×4, 5 bit", baselines.thumbnail(4, 5)), ("WebP q0", baselines.pillow("WEBP", 0))]:
+        blobs = encode(x)
+        rows.append((f"{label}\nat 64 pixels", [files.to_image(files.crop_to_shape(xi, s)) for xi, s in zip(decode(blobs), shapes)],
+                     [8 * len(b) for b in blobs]))
+    img = Image.new("RGB", (130 + count * cell, 20 + sum(max(t.height for t in tiles) + 16 for _, tiles, _ in rows)), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((4, 4), "held-out photos (scikit-image's): originals, and decodes in the photo's own shape", fill="black")
+    y = 20
+    for label, tiles, bits in rows:
+        draw.text((4, y + 20), label, fill="black")
+        for c, tile in enumerate(tiles):
+            img.paste(tile, (130 + c * cell, y))
+            if bits:
+                draw.text((130 + c * cell, y + tile.height + 1), f"{bits[c]} bits", fill="black")
+        y += max(t.height for t in tiles) + 16
+    return img
+
+
+# ---- the report: markdown and pictures ------------------------------------------------------------
 
 def number(v, fmt):
     return "—" if math.isnan(v) else "∞" if math.isinf(v) else format(v, fmt)
@@ -163,6 +156,16 @@ def markdown(results, argv):
              "lowest retention among the judges of families no codec trains against (judges.py); *attention* is "
              "the loss model's family with another seed, shown for comparison only.", ""]
     for name, (rows, families) in results.items():
+        if name == "photos":
+            lines += ["### photos", "", "The held-out photos: 70 squares of 64×64 from scikit-image's 14 photos "
+                      "(each one's centre square and four corner squares of half its short side). No questions: "
+                      "FD uses the scenes attention judge's CNN, which never saw a photo.", "",
+                      "| method | bits / image | PSNR dB | SSIM | FD | encode img/s | decode img/s |", "|---" * 7 + "|"]
+            lines += [f"| {label} | {r['bits']:.0f} | {number(r['psnr'], '.2f')} | {number(r['ssim'], '.3f')} | "
+                      f"{number(r['fd'], '.2f')} | {number(r['encode_per_s'], '.0f')} | {number(r['decode_per_s'], '.0f')} |"
+                      for label, r in rows]
+            lines.append("")
+            continue
         held_out = judges.PANEL[name]
         lines += [f"### {name}", "", "| method | bits / image | **held out** | " + " | ".join(held_out)
                   + " | *attention* | PSNR dB | SSIM | FD | encode img/s | decode img/s |", "|---" * (9 + len(held_out)) + "|"]
@@ -243,8 +246,8 @@ def samples(name, codec_paths, count=8):
                 keep = codec.split(x, stochastic=False)[1]                      # (count, 16 cells, levels)
             sent = (keep.sum(-1) / codec.levels).view(-1, 1, 4, 4)
             rows.append(("  its importance map", F.interpolate(sent, size=64).expand(-1, 3, -1, -1), None))
-    for label, (encode, decode) in [("thumbnail 2x2", thumbnail(2, 5)), ("thumbnail 4x4", thumbnail(4, 5)),
-                                    ("WebP q0", pillow("WEBP", 0)), ("JPEG q1", pillow("JPEG", 1))]:
+    for label, (encode, decode) in [("thumbnail 2x2", baselines.thumbnail(2, 5)), ("thumbnail 4x4", baselines.thumbnail(4, 5)),
+                                    ("WebP q0", baselines.pillow("WEBP", 0)), ("JPEG q1", baselines.pillow("JPEG", 1))]:
         blobs = encode(x)
         rows.append((label, decode(blobs), [8 * len(b) for b in blobs]))
     cell = 72
@@ -269,7 +272,7 @@ def codecs_by_data(paths):
         data = load_codec(path).trained_on
         if data not in SHIPPED:
             raise files.CheckpointError(f"{path}: trained on {data or 'unrecorded data'}; the benchmark has "
-                                        f"questions for {' and '.join(SHIPPED)} only")
+                                        f"test sets for {', '.join(SHIPPED)} only")
         by_data.setdefault(data, []).append(path)
     return by_data
 
@@ -277,7 +280,7 @@ def codecs_by_data(paths):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--codec", action="append", help="codec checkpoint(s) to benchmark instead of the shipped ones")
-    p.add_argument("--data", action="append", choices=list(SHIPPED), help="default: both")
+    p.add_argument("--data", action="append", choices=list(SHIPPED), help="default: all three")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images, at least 1")
     p.add_argument("--out", default="results")
     args = p.parse_args(argv)
@@ -286,7 +289,7 @@ def main(argv=None):
         return 2
     start = time.time()
     out = Path(args.out)
-    results, pictures = {}, []
+    results, pictures, photos = {}, [], None
     try:
         out.mkdir(parents=True, exist_ok=True)       # fail now, not after minutes of work
     except OSError as e:
@@ -296,20 +299,30 @@ def main(argv=None):
         chosen = codecs_by_data(args.codec) if args.codec else \
             {name: [CKPT / f"{stem}.pt" for stem in stems] for name, stems in SHIPPED.items()}
         for name in args.data or list(chosen):
-            results[name] = benchmark(name, chosen.get(name, []), args.limit)
-            pictures.append(samples(name, chosen.get(name, [])))
+            if name == "photos":
+                results[name] = photo_benchmark(chosen.get(name, []), args.limit)
+                photos = photo_sheet(chosen.get(name, []))
+            else:
+                results[name] = benchmark(name, chosen.get(name, []), args.limit)
+                pictures.append(samples(name, chosen.get(name, [])))
     except (datasets.DataError, files.FileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     report = markdown(results, sys.argv[1:] if argv is None else list(argv))
     files.write_atomic(out / "benchmark.md", report.encode())
-    plot(results, out / "rate_accuracy.png")
-    sheet = Image.new("RGB", (max(p.width for p in pictures), sum(p.height for p in pictures)), "white")
-    for i, p in enumerate(pictures):
-        sheet.paste(p, (0, sum(q.height for q in pictures[:i])))
-    sheet.save(out / "samples.png")
+    with_questions = {name: result for name, result in results.items() if name != "photos"}
+    if with_questions:
+        plot(with_questions, out / "rate_accuracy.png")
+    if pictures:                                     # the VQA datasets' sheets, one under the other
+        sheet = Image.new("RGB", (max(p.width for p in pictures), sum(p.height for p in pictures)), "white")
+        for i, p in enumerate(pictures):
+            sheet.paste(p, (0, sum(q.height for q in pictures[:i])))
+        sheet.save(out / "samples.png")
+    if photos is not None:
+        photos.save(out / "photos.png")
     print(report)
-    print(f"wrote {out}/benchmark.md, rate_accuracy.png, samples.png in {(time.time() - start) / 60:.1f} minutes")
+    written = ["benchmark.md"] + ["rate_accuracy.png", "samples.png"] * bool(with_questions) + ["photos.png"] * (photos is not None)
+    print(f"wrote {', '.join(f'{out}/{name}' for name in written)} in {(time.time() - start) / 60:.1f} minutes")
 
 
 if __name__ == "__main__":

@@ -2,19 +2,25 @@
 
     img = read_image(path)            # any image Pillow reads -> an upright RGB PIL image
     x = to_tensor(img)                # PIL image -> (3, H, W) float in [0, 1]
+    x, shape = load_square(path)      # any image -> (3, 64, 64), its long side filling the square
+    x_hat = crop_to_shape(x_hat, shape)    # a square decode -> the image's own shape
     img = to_image(x)                 # (3, H, W) in [0, 1] -> PIL image
     write_atomic(path, blob)          # a temp file beside `path`, then a rename
     save_checkpoint(obj, path)        # torch.save, atomically
     ckpt = load_checkpoint(path)      # torch.load with weights_only=True: a checkpoint can't run code
     blob = write_container(payload, fingerprint)    # a .bin file: the 3-byte header, then the payload
     payload = read_container(blob, fingerprint)
+    shape = read_shape(blob)          # (portrait, ratio) of an image that wasn't square, else None
 
 The .bin file is a HEADER_BYTES = 3 byte header, then the coder's payload (bitstream.py):
-    byte 0   magic (high 4 bits: 1010) and container version (low 4 bits): 2
+    byte 0   magic (high 4 bits: 1010) and container version (low 4 bits): 2, or 3 if byte 3 follows
     byte 1   fingerprint of the model whose probabilities coded the payload
-    byte 2   CRC-8 of bytes 0, 1 and the payload
+    byte 2   CRC-8 of the other header bytes and the payload
+    byte 3   (version 3 only) the shape of an image that wasn't square: bit 7 set if it was taller
+             than wide; bits 0-6 its short side ÷ long side × 127, rounded (1…126)
 At 256 bits each header byte costs 3% of the file, so it is kept to the minimum that lets a decoder
-refuse a file that isn't ours, isn't for this model, or has been damaged (FormatError).
+refuse a file that isn't ours, isn't for this model, or has been damaged (FormatError). A square
+image, every VQA image among them, costs no shape byte.
 
 What can go wrong with a file the user handed us raises FileError (or CheckpointError), whose
 message names the file and the problem. The scripts print it as one line and exit with code 2.
@@ -26,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from bitstream import FormatError
 
-MAGIC, VERSION = 0xA, 2
-HEADER_BYTES = 3
+MAGIC, VERSION, SHAPED = 0xA, 2, 3
+HEADER_BYTES = 3                  # 4 with the shape byte
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 
 
@@ -56,6 +63,37 @@ def read_image(path):
             return img.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise FileError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def load_square(path, size=64):
+    """Any image Pillow reads -> (3, size, size) in [0, 1], and its shape for the file header: None if
+    square, else (portrait, ratio = round(127 × short ÷ long side)). Upright, RGB, antialiased; the
+    long side fills the square, the rest repeats the image's edge pixels."""
+    img = read_image(path)
+    portrait, ratio = img.height > img.width, max(1, round(127 * min(img.size) / max(img.size)))
+    short = content_side(size, ratio)
+    if short == size:
+        return to_tensor(img.resize((size, size), Image.LANCZOS)), None
+    x = to_tensor(img.resize((short, size) if portrait else (size, short), Image.LANCZOS))
+    before = (size - short) // 2
+    pad = (before, size - short - before, 0, 0) if portrait else (0, 0, before, size - short - before)
+    return F.pad(x[None], pad, mode="replicate")[0], (portrait, ratio)
+
+
+def content_side(size, ratio):
+    """The short side, in pixels of a size × size square, of an image whose shape byte says `ratio`."""
+    return min(size, max(1, round(size * ratio / 127)))
+
+
+def crop_to_shape(x_hat, shape):
+    """A (3, size, size) decode -> the image's own shape inside it: (3, size, short) or (3, short, size)."""
+    if shape is None:
+        return x_hat
+    portrait, ratio = shape
+    size = x_hat.shape[-1]
+    short = content_side(size, ratio)
+    before = (size - short) // 2
+    return x_hat[:, :, before:before + short] if portrait else x_hat[:, before:before + short, :]
 
 
 def to_tensor(img):
@@ -144,10 +182,16 @@ def crc8(data):
     return crc
 
 
-def write_container(payload, fingerprint):
-    """The header (magic and version, fingerprint, CRC-8 of the rest), then the payload: a .bin file."""
-    head = bytes([(MAGIC << 4) | VERSION, fingerprint & 0xFF])
-    return head + bytes([crc8(head + payload)]) + payload
+def write_container(payload, fingerprint, shape=None):
+    """The header (magic and version, fingerprint, CRC-8 of the rest), then the payload: a .bin file.
+    shape: (portrait, ratio) for an image that wasn't square, ratio = round(127 × short ÷ long side)."""
+    head = bytes([(MAGIC << 4) | (VERSION if shape is None else SHAPED), fingerprint & 0xFF])
+    tail = b"" if shape is None else bytes([(0x80 if shape[0] else 0) | shape[1]])
+    return head + bytes([crc8(head + tail + payload)]) + tail + payload
+
+
+def header_bytes(blob):
+    return HEADER_BYTES + (len(blob) > 0 and blob[0] & 0xF == SHAPED)
 
 
 def read_container(blob, fingerprint):
@@ -157,10 +201,18 @@ def read_container(blob, fingerprint):
         raise FormatError("not a compressed image (bad magic)")
     if blob[0] & 0xF == 1:
         raise FormatError("container version 1, from before files had a checksum; compress the image again")
-    if blob[0] & 0xF != VERSION:
-        raise FormatError(f"container version {blob[0] & 0xF}, this program reads version {VERSION}")
+    if blob[0] & 0xF not in (VERSION, SHAPED):
+        raise FormatError(f"container version {blob[0] & 0xF}, this program reads versions {VERSION} and {SHAPED}")
     if blob[1] != fingerprint & 0xFF:
         raise FormatError(f"made by another model (fingerprint {blob[1]:02x}, this model is {fingerprint & 0xFF:02x})")
-    if crc8(blob[:2] + blob[HEADER_BYTES:]) != blob[2]:
+    n = header_bytes(blob)
+    if len(blob) < n or crc8(blob[:2] + blob[HEADER_BYTES:]) != blob[2]:
         raise FormatError("damaged or cut short (checksum mismatch)")
-    return blob[HEADER_BYTES:]
+    if n > HEADER_BYTES and not 1 <= blob[3] & 0x7F <= 126:
+        raise FormatError(f"damaged (shape byte {blob[3]:02x})")
+    return blob[n:]
+
+
+def read_shape(blob):
+    """(portrait, ratio) from the shape byte of a file read_container accepted; None if square."""
+    return (bool(blob[3] & 0x80), blob[3] & 0x7F) if header_bytes(blob) > HEADER_BYTES else None

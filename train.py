@@ -4,7 +4,8 @@
     python train.py --data scenes --bits 256 --code grid
     python train.py --data scenes --bits 128 --code map         # 128 bits on average, up to 256
     python train.py --bits 256 --w_kl 0 --w_feat 0              # the ablation without the VQA terms
-    python train.py --data path/to/photos --bits 512            # no questions: MSE + GAN + rate
+    python train.py --data photos --code grid                  # Debian's photos, no questions: MSE + GAN + rate
+    python train.py --data path/to/folder --code grid          # any folder of images, the same way
     torchrun --nproc_per_node=2 train.py --bits 256             # DistributedDataParallel
 
 Each step has two updates, as in PyTorch's DCGAN example:
@@ -47,7 +48,7 @@ CKPT = Path(__file__).parent / "checkpoints"         # the shipped VQA models, w
 
 # ---- defaults: each can be set on the command line, e.g. --bits 64 --w_adv 0 ------------------------
 defaults = dict(
-    data="easyvqa",     # easyvqa | scenes | a folder of images
+    data="easyvqa",     # easyvqa | scenes | photos | a folder of images
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
     width=16,           # encoder / decoder channels
     context=2,          # the bit model conditions each bit on this many previous bits
@@ -340,5 +341,8 @@ if master:
               + "; per family " + ", ".join(f"{f} {100 * held_out[f]:.1f}%" for f in val_data.families)
               + f"), {row['bits']:.1f} bits per file, PSNR {row['psnr']:.2f} dB; the loss model's family "
               + f"with another seed: {100 * row['retention']['attention']['overall']:.1f}%")
+    elif not train_data.has_questions and not args.dry_run:     # photos: the held-out test images, real files
+        row = metrics.measure(metrics.codec_files(raw_codec.cpu().eval()), {}, val_data)
+        print(f"test images: {row['bits']:.1f} bits per file, PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}")
 if ddp:
     dist.destroy_process_group()

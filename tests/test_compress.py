@@ -47,9 +47,9 @@ def cli(*args, capsys=None):
 def test_cli_file_and_folder(ckpt, photo, tmp_path, capsys):
     code, out = cli(photo, tmp_path / "a.bin", "--model", ckpt, capsys=capsys)
     size = (tmp_path / "a.bin").stat().st_size
-    assert code == 0 and f"{8 * size} bits" in out.out and size <= 3 + 33
+    assert code == 0 and f"{8 * size} bits" in out.out and size <= 4 + 33                  # a wide photo: its shape is a 4th header byte
     code, _ = cli("-d", tmp_path / "a.bin", tmp_path / "a.png", "--model", ckpt, "--size", 128, capsys=capsys)
-    assert code == 0 and Image.open(tmp_path / "a.png").size == (128, 128)
+    assert code == 0 and Image.open(tmp_path / "a.png").size == (128, 103)      # 100×80 at 128 wide
     (tmp_path / "photos").mkdir()
     for i in range(3):
         Image.open(photo).rotate(90 * i).save(tmp_path / "photos" / f"p{i}.png")
@@ -103,8 +103,8 @@ def test_input_conversions(tmp_path):
              "pal.gif": Image.fromarray(rgb).convert("P"), "deep.png": Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)}
     for name, img in cases.items():
         img.save(tmp_path / name)
-        x = compress.load_image(tmp_path / name)
-        assert x.shape == (3, 64, 64) and 0 <= x.min() and x.max() <= 1, name
+        x, shape = files.load_square(tmp_path / name)
+        assert x.shape == (3, 64, 64) and 0 <= x.min() and x.max() <= 1 and shape == (False, 85), name
     # EXIF orientation 6: the stored pixels are rotated; the loaded image must be upright (taller than wide)
     wide = np.zeros((40, 120, 3), np.uint8)
     wide[:, :60] = 255                                            # left half white
@@ -112,8 +112,34 @@ def test_input_conversions(tmp_path):
     exif[0x0112] = 6
     Image.fromarray(wide).save(tmp_path / "rot.jpg", exif=exif, quality=95)
     assert files.read_image(tmp_path / "rot.jpg").size == (40, 120)
-    top, bottom = compress.load_image(tmp_path / "rot.jpg")[:, :20].mean(), compress.load_image(tmp_path / "rot.jpg")[:, 44:].mean()
+    x, shape = files.load_square(tmp_path / "rot.jpg")
+    top, bottom = x[:, :20].mean(), x[:, 44:].mean()
     assert top > 0.9 and bottom < 0.1                              # rotated 90° clockwise: white on top
+    assert shape == (True, 42)                                     # taller than wide, 40/120 of it
+
+
+def test_any_shape_decodes_to_its_shape(tmp_path):
+    """A wide or tall photo keeps its shape: one more header byte, and the decode at --size is that
+    many pixels along its long side. A square image costs no shape byte."""
+    rng = np.random.default_rng(2)
+    for (w, h), header, out in [((90, 60), 4, (128, 86)), ((30, 120), 4, (32, 128)), ((50, 50), 3, (128, 128))]:
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+        assert compress.main([str(tmp_path / "a.png"), str(tmp_path / "a.bin")]) == 0
+        blob = (tmp_path / "a.bin").read_bytes()
+        assert files.header_bytes(blob) == header
+        assert compress.main(["-d", str(tmp_path / "a.bin"), str(tmp_path / "a.out.png"), "--size", "128"]) == 0
+        assert Image.open(tmp_path / "a.out.png").size == out, (w, h)
+
+
+def test_another_codecs_file_names_its_codec(tmp_path, capsys):
+    """A file decoded with the wrong codec: one line that names the shipped codec that made it."""
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(tmp_path / "a.png")
+    assert compress.main([str(tmp_path / "a.png"), str(tmp_path / "a.bin"), "--model", str(compress.CKPT / "scenes-256.pt")]) == 0
+    capsys.readouterr()
+    assert compress.main(["-d", str(tmp_path / "a.bin"), str(tmp_path / "a.out.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"made by {compress.CKPT / 'scenes-256.pt'}" in err[0]
+    assert not (tmp_path / "a.out.png").exists()
 
 
 def huge_png(path, side=40_000):

@@ -12,8 +12,22 @@ def test_container_header_is_three_bytes_and_checked():
     assert len(blob) == files.HEADER_BYTES + 2 and files.read_container(blob, 0x5A) == b"\x12\x34"
     old = bytes([0xA1, 0x5A, 256 // 8]) + b"\x12\x34"                  # version 1: byte 2 held bits ÷ 8
     for bad, why in [(b"", "magic"), (b"\x00" + blob[1:], "magic"), (blob[:1] + b"\x00" + blob[2:], "another model"),
-                     (bytes([blob[0] + 1]) + blob[1:], "version 3"), (old, "version 1, from before"),
+                     (bytes([blob[0] + 2]) + blob[1:], "version 4"), (old, "version 1, from before"),
                      (blob[:2] + bytes([blob[2] ^ 1]) + blob[3:], "checksum"), (blob[:-1], "checksum")]:
+        with pytest.raises(FormatError, match=why):
+            files.read_container(bad, 0x5A)
+
+
+def test_shape_byte_follows_the_checksum_and_is_checked():
+    """A picture that wasn't square: version 3, a 4th byte (portrait bit, ratio), covered by the CRC."""
+    for shape in [(False, 85), (True, 1), (True, 126)]:
+        blob = files.write_container(b"\x12\x34", 0x5A, shape)
+        assert len(blob) == 4 + 2 and files.header_bytes(blob) == 4 and blob[0] & 0xF == files.SHAPED
+        assert files.read_container(blob, 0x5A) == b"\x12\x34" and files.read_shape(blob) == shape
+    assert files.read_shape(files.write_container(b"\x12", 0x5A)) is None
+    for bad, why in [(blob[:3] + bytes([blob[3] ^ 0x80]) + blob[4:], "checksum"),       # portrait flipped
+                     (files.write_container(b"\x12", 0x5A, (False, 0)), "shape byte"),
+                     (files.write_container(b"\x12", 0x5A, (False, 127)), "shape byte"), (blob[:3], "checksum")]:
         with pytest.raises(FormatError, match=why):
             files.read_container(bad, 0x5A)
 

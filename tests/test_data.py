@@ -1,6 +1,7 @@
 """Datasets: determinism, answers re-derived by an independent parser, balance, ranges, bad folders."""
 import collections
 import math
+import os
 import re
 import subprocess
 import sys
@@ -164,3 +165,35 @@ def test_shift_matches_numpy_roll_away_from_the_edges_and_repeats_the_edge():
     x.requires_grad_(True)
     data.shift(x, dy, dx).sum().backward()             # each output pixel reads one input pixel
     assert x.grad.sum().item() == pytest.approx(x[0].numel() * len(x))
+
+
+def test_photos_held_out_are_scikit_images_and_fixed():
+    """The held-out photos: scikit-image's 14, five fixed squares each; never among the training photos."""
+    d = data.load("photos", "test")
+    assert len(d) == 5 * len(data.TEST_PHOTOS) == 70 and not d.has_questions
+    x = d.images(torch.arange(70))
+    assert x.shape == (70, 3, 64, 64) and torch.equal(x, d.images(torch.arange(70)))   # no randomness
+    assert all(p.is_file() and "skimage" in str(p) for p in data.photo_paths("test"))
+    train_names = {Path(p).stem.lower() for files in data.TRAIN_PHOTOS.values() for p in files}
+    assert not train_names & {Path(p).stem.lower() for p in data.TEST_PHOTOS}
+
+
+def test_photo_training_set_from_its_packages(tmp_path):
+    """--data photos reads the listed files of Debian's packages under CODEC_PHOTOS (default /usr/share).
+    Missing, it names the command that installs them; present (here, stand-ins at the same paths),
+    train.py runs on them."""
+    env = {**os.environ, "CODEC_PHOTOS": str(tmp_path)}
+    r = subprocess.run([sys.executable, "train.py", "--data", "photos", "--dry_run", "--out", str(tmp_path / "run")],
+                       cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "apt-get install plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers-16.04" in r.stderr
+    rng = np.random.default_rng(0)
+    for files in data.TRAIN_PHOTOS.values():
+        for p in files:
+            (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)).save(tmp_path / p)
+    r = subprocess.run([sys.executable, "train.py", "--data", "photos", "--code", "grid", "--dry_run",
+                        "--out", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and (tmp_path / "run" / "codec.pt").exists(), r.stderr[-2000:]
+    crops = data.PhotoData([tmp_path / data.TRAIN_PHOTOS["mate-backgrounds"][0]], "train").images(torch.zeros(50, dtype=torch.long))
+    assert crops.shape == (50, 3, 64, 64) and len({c.sum().item() for c in crops}) == 50   # random crops

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+import baselines
 import evaluate
 import files
 import metrics
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_thumbnail_files_hold_exactly_k_k_3_b_bits():
-    encode, decode = evaluate.thumbnail(4, 5)
+    encode, decode = baselines.thumbnail(4, 5)
     x = torch.rand(3, 3, 64, 64)
     files = encode(x)
     assert [8 * len(f) for f in files] == [240] * 3
@@ -27,7 +28,7 @@ def test_thumbnail_files_hold_exactly_k_k_3_b_bits():
 
 def test_scene_graph_code_is_compact_and_redraws_the_scene():
     images, graphs, _ = scenes.generate(20, "test")
-    encode, decode = evaluate.scene_graph(graphs)
+    encode, decode = baselines.scene_graph(graphs)
     files = encode(torch.zeros(20, 3, 64, 64), torch.arange(20))
     for f, g in zip(files, graphs):
         assert len(f) == math.ceil((3 + 14 * len(g["objects"])) / 8)
@@ -53,13 +54,28 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples.png").exists()
 
 
+def test_the_photos_report_on_a_tiny_subset(tmp_path):
+    """The photos section: no questions, so bits, PSNR, SSIM and FD per method, and the sheet of
+    whole held-out photos; there is no retention plot without questions."""
+    torch.manual_seed(0)
+    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8, code="grid"), data="photos"), tmp_path / "codec.pt")
+    r = subprocess.run([sys.executable, "evaluate.py", "--data", "photos", "--limit", "10", "--codec",
+                        str(tmp_path / "codec.pt"), "--out", str(tmp_path / "results")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = (tmp_path / "results" / "benchmark.md").read_text()
+    for row in ("| ours, codec |", "| thumbnail 4×4, 5 bit | 240 |", "| JPEG q1 |", "| WebP q0 |", "| original (ceiling) | 0 | ∞ | 1.000 | 0.00 |"):
+        assert row in report, row
+    assert (tmp_path / "results" / "photos.png").exists() and not (tmp_path / "results" / "rate_accuracy.png").exists()
+
+
 def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
     torch.manual_seed(0)
-    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data=str(tmp_path)), tmp_path / "photos.pt")
+    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data=str(tmp_path)), tmp_path / "folder.pt")
     (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
     cases = {("--limit", "0"): "--limit must be at least 1",
              ("--codec", str(tmp_path / "garbage.pt")): "not a readable checkpoint",
-             ("--codec", str(tmp_path / "photos.pt")): "questions for easyvqa and scenes only",
+             ("--codec", str(tmp_path / "folder.pt")): "test sets for easyvqa, scenes, photos only",
              ("--codec", str(tmp_path / "missing.pt")): "no such checkpoint"}
     for args, message in cases.items():
         code = evaluate.main([*args, "--out", str(tmp_path / "out")])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = {"train", "compress", "evaluate"}
-LIBRARY = {"model", "vqa", "judges", "discriminator", "data", "metrics"}
+LIBRARY = {"model", "vqa", "judges", "discriminator", "data", "metrics", "baselines"}
 PARTS = {"encoder", "decoder", "quantize", "bitstream", "scenes", "files"}
 
 

@@ -170,11 +170,12 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
 
 # SHA-256 of the bits (uint8 0/1, 100 images × bits) that each shipped codec codes for the first 100
 # test images, as the code of commit c6c95f7 decoded them from its files, before model.py existed and
-# before container version 2; easyvqa-256 as retrained with the expected rate (EXPERIMENTS.md). A
+# before container version 2; easyvqa-256 as retrained with the expected rate, easyvqa-128 as first shipped (EXPERIMENTS.md). A
 # change that moves code around must not move a single coded bit.
 BITS_DIGEST = {
     "easyvqa-256": "9c3798126d75e1ef54f2174a6016367e63e1155a92e31d9a5ab634ffe0258ef3",
     "easyvqa-64": "4e6d75b47569fee7c6b4248e13011918a64a9da84f47f19dd74dd095bc553390",
+    "easyvqa-128": "18abaa0b6a7b076f41787375565498b6dfeaa009f91e428232baf9a6b6ac7a66",
     "easyvqa-256-no-adv": "ed2941ce03dbbd25a91bc2a51cf73e5409d310acec66c36af016d18ff38ec629",
     "easyvqa-256-no-vqa": "3377e8d51e6bf8a2fd05d5d2704f35c6e3c01f62b7eb7f8170f252ca261651e5",
     "scenes-256": "e288cbb3f0ad1c4767f9b0bfd478fb03cc245cdbf25e9fa58e991742665ce92a",
@@ -185,7 +186,8 @@ BITS_DIGEST = {
 @pytest.mark.parametrize("name", sorted(BITS_DIGEST))
 def test_shipped_codecs_code_the_same_bits_as_before(name):
     codec = load_codec(CKPT / f"{name}.pt")
-    x = data.load(name.split("-")[0], "test").images(torch.arange(100))
+    test = data.load(name.split("-")[0], "test")
+    x = test.images(torch.arange(100))
     payloads = [files.read_container(b, codec.fingerprint()) for b in metrics.codec_files(codec)[0](x)]
     bits = bitstream.decode_batch(payloads, codec.positions, codec.bit_model.freqs.numpy(), codec.gates)
     assert hashlib.sha256(np.ascontiguousarray(bits, dtype=np.uint8).tobytes()).hexdigest() == BITS_DIGEST[name]
