@@ -15,6 +15,7 @@ square carries one more header byte, the shape, and decodes to that shape with -
 side. The code is 64×64 whatever the photo's size: a thumbnail-sized impression of a 4000×3000 photo.
 """
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -35,10 +36,11 @@ TRAINED_ON = {"photos": "photos (a 64×64 impression of the colour layout, not t
 SHIPPED_HELP = """shipped codecs (--model checkpoints/NAME.pt):
   photos-256 (the default)                photos: the colour layout of any picture
   easyvqa-256, easyvqa-128, easyvqa-64    easy-VQA images: one coloured shape, for VQA
-  scenes-256, scenes-128                  scenes of 1-6 coloured shapes, for VQA
+  scenes-256, scenes-map-120, scenes-128  scenes of 1-6 coloured shapes, for VQA
   easyvqa-256-no-adv, easyvqa-256-no-vqa  ablations: easyvqa-256 without the GAN or the VQA terms"""
 
 
+@functools.lru_cache(maxsize=None)                    # a folder of foreign files asks once per fingerprint
 def made_by(fingerprint, model_path):
     """The shipped checkpoint whose codec has this fingerprint (not `model_path`), or None."""
     for path in sorted(CKPT.glob("*.pt")):

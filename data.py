@@ -198,7 +198,7 @@ class PhotoData:
         for i in torch.as_tensor(idx).tolist():
             p = self.photos[i]
             short = min(p.shape[1:])
-            side = int(short * 2 ** -torch.empty(()).uniform_(0, 3))    # 1/8 … 1 of the short side, log-uniform
+            side = max(1, int(short * 2 ** -torch.empty(()).uniform_(0, 3)))   # 1/8 … 1 of the short side, log-uniform
             top = torch.randint(p.shape[1] - side + 1, ()).item()
             left = torch.randint(p.shape[2] - side + 1, ()).item()
             crop = to_64(p[:, top:top + side, left:left + side])

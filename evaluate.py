@@ -46,7 +46,7 @@ from model import load_codec
 
 CKPT = Path(__file__).parent / "checkpoints"
 SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-128", "easyvqa-256", "easyvqa-256-no-adv", "easyvqa-256-no-vqa"],  # -no-*: ablations
-           "scenes": ["scenes-128", "scenes-256"],
+           "scenes": ["scenes-128", "scenes-map-120", "scenes-256"],
            "photos": ["photos-256"]}
 
 
