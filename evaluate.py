@@ -50,11 +50,17 @@ SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-128", "easyvqa-256", "easyvqa-256-
            "photos": ["photos-256"]}
 
 
+def codec_name(path):
+    """checkpoints/scenes-256.pt -> scenes-256; runs/scenes-256/codec.pt -> scenes-256 (the run's folder)."""
+    path = Path(path)
+    return path.parent.name if path.stem == "codec" else path.stem
+
+
 def benchmark(name, codec_paths, limit):
     """Every row for one dataset -> (rows: list of (method name, row), families)."""
     panel, vocab = judges.load_panel(name)
     test = datasets.load(name, "test", vocab=vocab)
-    methods = [(f"ours, {Path(p).stem}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
+    methods = [(f"ours, {codec_name(p)}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
     methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: baselines.thumbnail(k, b)) for k, b in ((2, 5), (3, 4), (4, 5), (8, 4))]
     methods += [(f"JPEG q{q}", lambda q=q: baselines.pillow("JPEG", q)) for q in (1, 10, 50)]
     methods += [(f"WebP q{q}", lambda q=q: baselines.pillow("WEBP", q)) for q in (0, 10, 50)]
@@ -91,7 +97,7 @@ def photo_benchmark(codec_paths, limit):
     network that no codec saw, not one that knows photos as Inception would."""
     test = datasets.load("photos", "test")
     features = judges.load_panel("scenes")[0]["attention"]
-    methods = [(f"ours, {Path(p).stem}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
+    methods = [(f"ours, {codec_name(p)}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
     methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: baselines.thumbnail(k, b))
                 for k, b in ((2, 5), (3, 4), (4, 4), (4, 5), (6, 4), (8, 4))]
     methods += [("JPEG q1", lambda: baselines.pillow("JPEG", 1))]
@@ -122,7 +128,7 @@ def photo_sheet(codec_paths, count=7, cell=260):
         blobs = [files.write_container(s, codec.fingerprint(), shape) for s, shape in zip(codec.compress(x)["strings"], shapes)]
         for size in (256, 64):
             x_hat = codec.decompress([files.read_container(b, codec.fingerprint()) for b in blobs], size)["x_hat"]
-            rows.append((f"{Path(path).stem}\nat {size} pixels", [files.to_image(files.crop_to_shape(xi, s))
+            rows.append((f"{codec_name(path)}\nat {size} pixels", [files.to_image(files.crop_to_shape(xi, s))
                                                                 for xi, s in zip(x_hat, shapes)], [8 * len(b) for b in blobs]))
     for label, (encode, decode) in [("thumbnail 4×4, 5 bit", baselines.thumbnail(4, 5)), ("WebP q0", baselines.pillow("WEBP", 0))]:
         blobs = encode(x)
@@ -240,7 +246,7 @@ def samples(name, codec_paths, count=8):
         codec = load_codec(path)
         encode, decode = metrics.codec_files(codec)
         blobs = encode(x)
-        rows.append((Path(path).stem, decode(blobs), [8 * len(b) for b in blobs]))
+        rows.append((codec_name(path), decode(blobs), [8 * len(b) for b in blobs]))
         if codec.levels:
             with torch.no_grad():
                 keep = codec.split(x, stochastic=False)[1]                      # (count, 16 cells, levels)
