@@ -141,6 +141,40 @@ class Fusion(nn.Module):
         return self.mlp(image * torch.tanh(self.words(tokens)))
 
 
+# ---- transformer ---------------------------------------------------------------------------------
+
+class Transformer(nn.Module):
+    """An encoder-decoder transformer (Vaswani et al. 2017; the layout of DETR): the 8×8 cells of a
+    small CNN, with their (x, y), are the encoder's 64 tokens, which attend to each other once per
+    image; the question's words, each with its position, are the decoder's tokens, which attend to
+    each other and to the cells. The first word's output answers. No recurrence, no hand-made hops:
+    which cells relate to which is learned by plain dot-product attention."""
+
+    def __init__(self, vocab_size, num_answers, width=64, dim=64, layers=3, max_words=32):
+        super().__init__()
+        self.args = dict(vocab_size=vocab_size, num_answers=num_answers, width=width, dim=dim, layers=layers,
+                         max_words=max_words)
+        self.cnn = stem(3, width, 3)                                          # 64 -> 8
+        self.cells = nn.Linear(width + 2, dim)
+        self.words = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.ask = nn.Parameter(torch.zeros(1, 1, dim))                       # the answer token, before the words
+        self.places = nn.Embedding(max_words + 1, dim)
+        kind = dict(d_model=dim, nhead=4, dim_feedforward=2 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**kind), layers, nn.LayerNorm(dim),
+                                             enable_nested_tensor=False)
+        self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**kind), layers, nn.LayerNorm(dim))
+        self.head = nn.Linear(dim, num_answers)
+
+    def forward(self, x, qi, tokens):                   # -> (Q, answers)
+        cells = self.cells(with_coords(self.cnn(x - 0.5)).flatten(2).transpose(1, 2))   # (B, 64, dim)
+        memory = self.encoder(cells)[qi]                                  # once per image, then (Q, 64, dim)
+        h = torch.cat([self.ask.expand(len(tokens), 1, -1), self.words(tokens)], 1)       # (Q, 1 + L, dim)
+        h = h + self.places(torch.arange(h.shape[1], device=x.device))
+        padding = torch.cat([torch.zeros_like(tokens[:, :1]), tokens], 1) == 0
+        padding[:, 0] = False                                                 # the answer token is never padding
+        return self.head(self.decoder(h, memory, tgt_key_padding_mask=padding)[:, 0])
+
+
 # ---- detector + program executor -----------------------------------------------------------------
 
 ATTRS = {"shape": list(scenes.SHAPES), "color": list(scenes.COLORS), "size": list(scenes.SIZES)}
@@ -224,7 +258,7 @@ def train_detector(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=
     return vqa.train(model, data, epochs, batch_size, lr, seed, minutes, desc="detector", loss_of=loss_of)
 
 
-FAMILIES = {"film": FiLM, "fusion": Fusion, "relnet": RelationNet, "symbolic": Symbolic}
+FAMILIES = {"film": FiLM, "fusion": Fusion, "relnet": RelationNet, "transformer": Transformer, "symbolic": Symbolic}
 
 
 # ---- the panel -----------------------------------------------------------------------------------

@@ -93,13 +93,43 @@ class Codec(nn.Module):
         return {"x_hat": self.g_s.render(f, 64), "x_hat_32": self.g_s.render(f, 32), "rate": rate}
 
     @torch.no_grad()
-    def compress(self, x):
-        """x (B, 3, 64, 64) in [0, 1] -> {"strings": B payloads}, coded with the integer table `freqs`."""
+    def code_bits(self, x):
+        """x (B, 3, 64, 64) -> the bits the coder walks through, (B, positions) uint8 (the map's, then
+        the code's; a bit not sent is 0), and which of them are coded, (B, positions) bool."""
         y, keep = self.split(x, stochastic=False)
         bits = (y >= 0).to(torch.uint8)                             # the sign: what the decoder was trained on
-        if keep is not None:
-            bits = torch.cat([keep.flatten(1).to(torch.uint8), bits * self.mask(keep).to(torch.uint8)], 1)
+        if keep is None:
+            return bits, torch.ones_like(bits, dtype=torch.bool)
+        bits = torch.cat([keep.flatten(1).to(torch.uint8), bits * self.mask(keep).to(torch.uint8)], 1)
+        gates = torch.from_numpy(self.gates).to(x.device)
+        return bits, (gates < 0) | (bits[:, gates.clamp(min=0)] == 1)
+
+    @torch.no_grad()
+    def compress(self, x):
+        """x (B, 3, 64, 64) in [0, 1] -> {"strings": B payloads}, coded with the integer table `freqs`."""
+        bits, _ = self.code_bits(x)
         return {"strings": bitstream.encode_batch(bits.cpu().numpy(), self.bit_model.freqs.cpu().numpy(), self.gates)}
+
+    @torch.no_grad()
+    def fit_table(self, batches, contexts=(0, 2, 4, 6, 8)):
+        """Count the coder's table on this codec's own bits for the images in `batches` (an iterable
+        of (B, 3, 64, 64) tensors), with the context, among `contexts` previous bits, that codes a
+        held-out tenth of them in the fewest bits. -> {context: mean bits per image on that tenth}.
+        More context pays where the bits are redundant: the global code's files shrink by an eighth
+        with 8 bits of it, the map code's hardly at all (EXPERIMENTS.md, "A counted table")."""
+        bits, active = (torch.cat(t).cpu() for t in zip(*(self.code_bits(x) for x in batches)))
+        cut, held_out = len(bits) * 9 // 10, slice(len(bits) * 9 // 10, None)
+
+        def table(k, rows):
+            model = BitModel(self.positions, k)
+            model.fit(bits[rows], active[rows])
+            return model
+
+        costs = {k: table(k, slice(cut)).rate(2.0 * bits[held_out] - 1, active[held_out]).mean().item() for k in contexts}
+        best = min(costs, key=costs.get)
+        self.bit_model = table(best, slice(None)).to(self.bit_model.freqs.device)
+        self.args["context"] = best
+        return costs
 
     @torch.no_grad()
     def decompress(self, strings, size=64):

@@ -3,9 +3,10 @@
 binarize(y, stochastic): y (B, n) in (-1, 1) -> b (B, n) in {-1, +1}
 keep_levels(p, levels, stochastic): importance p (B, cells) in (0, 1) -> keep (B, cells, levels) in
     {0, 1}: which groups of each cell's bits are sent (Li et al. 2018, the "map" code)
-BitModel: P(bit i = 1 | the k bits before it), learned; its integer table `freqs` is what the
-    arithmetic coder uses, and its expected code length under the stochastic binarizer is the rate
-    term in training, differentiable in y (derived at BitModel.expected_rate).
+BitModel: P(bit i = 1 | the k bits before it), learned in training, where its expected code length
+    under the stochastic binarizer is the rate term, differentiable in y (derived at
+    BitModel.expected_rate); at the end counted on the codec's own bits (BitModel.fit), with as
+    much context as pays. Its integer table `freqs` is what the arithmetic coder uses.
 """
 import math
 
@@ -131,6 +132,21 @@ class BitModel(nn.Module):
         h = -(q * F.logsigmoid(self.logits) + (1 - q) * F.logsigmoid(-self.logits)) / math.log(2)   # (B, n, 2^k)
         cost = (pi * h).sum(-1)
         return (cost if active is None else cost * active).sum(1)
+
+    @torch.no_grad()
+    def fit(self, bits, active=None):
+        """Set the table to the frequencies of bits (N, n) in {0, 1} (not coded: 0, with active 0):
+        for each position i and context c, P(1) = (ones + 1/2) / (seen + 1), the Krichevsky-Trofimov
+        estimate. Counting is the maximum-likelihood table, which the training loss only approaches,
+        and it affords more context than the rate term needs (Codec.fit_table chooses how much)."""
+        n, patterns = self.logits.shape
+        where = torch.arange(n) * patterns + self.contexts(2 * bits.long() - 1)   # (N, n) cell of the table
+        counted = torch.ones_like(bits, dtype=torch.bool) if active is None else active.bool()
+        seen = torch.bincount(where[counted], minlength=n * patterns).view(n, patterns)
+        ones = torch.bincount(where[counted & (bits > 0)], minlength=n * patterns).view(n, patterns)
+        p1 = (ones + 0.5) / (seen + 1.0)
+        self.logits.copy_(torch.log(p1) - torch.log1p(-p1))
+        self.update()
 
     @torch.no_grad()
     def update(self):

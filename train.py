@@ -51,7 +51,7 @@ defaults = dict(
     data="easyvqa",     # easyvqa | scenes | photos | a folder of images
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
     width=16,           # encoder / decoder channels
-    context=2,          # the bit model conditions each bit on this many previous bits
+    context=2,          # the rate term's bit model: each bit given this many before it (the coder's is counted at the end)
     code="global",      # global | grid | map: how the encoder lays out the bits (encoder.py); grid for scenes
     steps=7500,         # stop here or at --minutes, whichever comes first
     batch=32,           # images per step
@@ -242,8 +242,8 @@ if master:
           f"{torch.get_num_threads()} threads; writing {out}/")
 start = time.time() - 60 * minutes_done             # a resumed run keeps its clock: budget and LR schedule go on
 bar = tqdm(total=args.steps, initial=step, disable=not master, dynamic_ncols=True)
-stats = {}
-while True:
+stats, done = {}, step >= args.steps                # --steps 0 with --init: only the table below
+while not done:
     # a batch: images, and a random subset of their questions
     idx = torch.randint(len(train_data), (args.batch,))
     x = train_data.images(idx).to(device)
@@ -327,11 +327,17 @@ while True:
         flag = torch.tensor([float(done)], device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         done = flag.item() > 0
-    if done:
-        break
 bar.close()
 if master:
-    print(f"done: {step} steps in {(time.time() - start) / 60:.1f} minutes; {out / 'codec.pt'}")
+    # the coder's table, counted on the codec's own bits for the training images (each image once, or
+    # 20,000 random crops of a few photos), with as many bits of context as pay (Codec.fit_table)
+    idx = torch.randperm(len(train_data)) if len(train_data) >= 1000 else torch.randint(len(train_data), (20_000,))
+    idx = idx[:64] if args.dry_run else idx
+    costs = raw_codec.eval().fit_table(train_data.images(part).to(device) for part in idx.split(500))
+    files.save_checkpoint(codec_checkpoint(raw_codec, data=args.data), out / "codec.pt")
+    print(f"done: {step} steps in {(time.time() - start) / 60:.1f} minutes; {out / 'codec.pt'}, its coder's table "
+          f"counted on {len(idx)} training images with {raw_codec.args['context']} bits of context (bits per image "
+          "on a held-out tenth, by context: " + ", ".join(f"{k}: {v:.1f}" for k, v in costs.items()) + ")")
     panel = {k[len("judge_"):]: m.cpu() for k, m in vqa_models.items() if k.startswith("judge_")}
     if panel and not args.dry_run:                   # the figure that matters, on the whole test split
         row = metrics.score_codec(raw_codec.cpu().eval(), panel, val_data)

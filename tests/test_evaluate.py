@@ -40,15 +40,16 @@ def test_scene_graph_code_is_compact_and_redraws_the_scene():
 def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     """A random-weight codec, 20 easy-VQA test images: every row is measured and the files appear."""
     torch.manual_seed(0)
-    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data="easyvqa"), tmp_path / "codec.pt")
+    (tmp_path / "random-64").mkdir()               # a run's codec.pt is named after its folder
+    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data="easyvqa"), tmp_path / "random-64" / "codec.pt")
     r = subprocess.run([sys.executable, "evaluate.py", "--data", "easyvqa", "--limit", "20", "--codec",
-                        str(tmp_path / "codec.pt"), "--out", str(tmp_path / "results")],
+                        str(tmp_path / "random-64" / "codec.pt"), "--out", str(tmp_path / "results")],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     report = (tmp_path / "results" / "benchmark.md").read_text()
-    for row in ("ours, codec", "thumbnail 4×4", "JPEG q1", "WebP q0", "original (ceiling)", "question only (floor)"):
+    for row in ("ours, random-64", "thumbnail 4×4", "JPEG q1", "WebP q0", "original (ceiling)", "question only (floor)"):
         assert row in report
-    assert "| ours, codec | 96 |" in report      # 64 coded bits at p = 1/2, finish()'s 2: 9 bytes; + 3-byte header
+    assert "| ours, random-64 | 96 |" in report      # 64 coded bits at p = 1/2, finish()'s 2: 9 bytes; + 3-byte header
     original = next(line for line in report.splitlines() if line.startswith("| original"))
     assert "| FD |" in report and "| 0.00 |" in original                # originals against themselves
     assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples.png").exists()
@@ -58,13 +59,13 @@ def test_the_photos_report_on_a_tiny_subset(tmp_path):
     """The photos section: no questions, so bits, PSNR, SSIM and FD per method, and the sheet of
     whole held-out photos; there is no retention plot without questions."""
     torch.manual_seed(0)
-    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8, code="grid"), data="photos"), tmp_path / "codec.pt")
+    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8, code="grid"), data="photos"), tmp_path / "grid-64.pt")
     r = subprocess.run([sys.executable, "evaluate.py", "--data", "photos", "--limit", "10", "--codec",
-                        str(tmp_path / "codec.pt"), "--out", str(tmp_path / "results")],
+                        str(tmp_path / "grid-64.pt"), "--out", str(tmp_path / "results")],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     report = (tmp_path / "results" / "benchmark.md").read_text()
-    for row in ("| ours, codec |", "| thumbnail 4×4, 5 bit | 240 |", "| JPEG q1 |", "| WebP q0 |", "| original (ceiling) | 0 | ∞ | 1.000 | 0.00 |"):
+    for row in ("| ours, grid-64 |", "| thumbnail 4×4, 5 bit | 240 |", "| JPEG q1 |", "| WebP q0 |", "| original (ceiling) | 0 | ∞ | 1.000 | 0.00 |"):
         assert row in report, row
     assert (tmp_path / "results" / "photos.png").exists() and not (tmp_path / "results" / "rate_accuracy.png").exists()
 

@@ -46,7 +46,7 @@ def test_seven_detected_objects_count_as_no_answer():
     assert logits[:2].sum() == 0 and logits[2].argmax() == test.answer_names.index("0")
 
 
-@pytest.mark.parametrize("family", ["film", "fusion", "relnet"])
+@pytest.mark.parametrize("family", ["film", "fusion", "relnet", "transformer"])
 def test_features_once_per_image_equal_one_image_per_question(family):
     torch.manual_seed(0)
     d = data.load("easyvqa", "test")
@@ -71,6 +71,19 @@ def test_fusion_reads_a_bag_of_words():
     x = d.images(torch.arange(4))
     with torch.no_grad():
         assert torch.allclose(model(x, qi, tokens), model(x, qi, reversed_tokens), atol=1e-5)
+
+
+def test_the_transformer_never_reads_padding():
+    """Padding is masked out of the attention: more zeros after the words change no answer, though
+    each zero would get its own position embedding if it were read."""
+    torch.manual_seed(0)
+    d = data.load("easyvqa", "test")
+    model = judges.Transformer(len(d.vocab), len(d.answer_names)).eval()
+    qi, tokens, _ = d.questions_of(torch.arange(4))
+    longer = torch.cat([tokens, torch.zeros(len(tokens), 5, dtype=tokens.dtype)], 1)
+    x = d.images(torch.arange(4))
+    with torch.no_grad():
+        assert torch.allclose(model(x, qi, tokens), model(x, qi, longer), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(judges.PANEL))

@@ -126,3 +126,23 @@ def test_keep_levels_backward_is_the_ramps_gradient():
         ramp = (4 * p[..., None] - torch.arange(4)).clamp(0, 1)
         ((ramp + (keep - ramp).detach()) * w).sum().backward()
         assert torch.allclose(ours, p.grad)
+
+
+def test_fit_is_a_count_per_position_and_context_over_the_coded_bits():
+    """fit() against a plain loop: (ones + 1/2) / (seen + 1) for each position and pattern of the
+    3 bits before it, counting only coded bits; a bit not coded is 0 in its neighbours' contexts."""
+    torch.manual_seed(3)
+    active = torch.rand(60, 10) < 0.8
+    bits = ((torch.rand(60, 10) < 0.3) & active).to(torch.uint8)
+    model = BitModel(bits=10, context=3)
+    model.fit(bits, active)
+    p1 = torch.sigmoid(model.logits.double())
+    rows, coded = bits.tolist(), active.tolist()
+    for i in range(10):
+        for c in range(8):
+            seen = ones = 0
+            for row, act in zip(rows, coded):
+                ctx = sum((row[i - j] if i >= j else 0) << (j - 1) for j in (1, 2, 3))
+                if ctx == c and act[i]:
+                    seen, ones = seen + 1, ones + row[i]
+            assert abs(p1[i, c].item() - (ones + 0.5) / (seen + 1)) < 1e-6

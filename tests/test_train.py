@@ -67,6 +67,20 @@ def test_init_starts_a_map_codec_from_a_grid_codecs_weights(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "nothing.pt" in r.stderr
 
 
+def test_steps_0_after_init_only_counts_the_coders_table(photos, tmp_path):
+    """The command that gives an existing codec its counted table: every weight stays, only the bit
+    model changes, and the files it writes decode."""
+    train("--data", photos, "--bits", 64, "--code", "grid", "--dry_run", "--out", tmp_path / "a")
+    r = train("--data", photos, "--bits", 64, "--code", "grid", "--init", tmp_path / "a" / "codec.pt",
+              "--steps", 0, "--out", tmp_path / "b")
+    assert "done: 0 steps" in r.stdout and "20000 training images" in r.stdout
+    before, after = load_codec(tmp_path / "a" / "codec.pt"), load_codec(tmp_path / "b" / "codec.pt")
+    for key, t in before.state_dict().items():
+        assert key.startswith("bit_model") or torch.equal(t, after.state_dict()[key]), key
+    x = torch.rand(4, 3, 64, 64)
+    assert torch.equal(after.decompress(after.compress(x)["strings"])["x_hat"], before.decompress(before.compress(x)["strings"])["x_hat"])
+
+
 def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     """SIGKILL after the first checkpoint; then --resume with nothing but --out continues from that
     step with the same optimiser state and the flags the checkpoint stored."""
