@@ -45,7 +45,8 @@ import scenes
 import vqa
 
 CKPT = Path(__file__).parent / "checkpoints"
-PANEL = {"easyvqa": ["film", "fusion"], "scenes": ["symbolic", "transformer"]}   # the held-out families that reach the bar (EXPERIMENTS.md)
+# the held-out families that reach the bar on originals (EXPERIMENTS.md, "The judges")
+PANEL = {"easyvqa": ["film", "fusion"], "scenes": ["symbolic", "transformer"]}
 
 
 def with_coords(h):
@@ -57,7 +58,7 @@ def with_coords(h):
 
 
 def with_waves(h, waves=4):
-    """(B, C, H, W) -> (B, C + 4 * waves, H, W): cos and sin of w·x and of w·y for w = kπ/2, k = 1 … 4,
+    """(B, C, H, W) -> (B, C + 4 * waves, H, W): cos and sin of w·x and of w·y, w = kπ/2, k = 1 … waves,
     with x, y in [-1, 1] (Fourier features; DETR gives its transformer sines too). The dot product
     of two places' waves is Σ_w cos(w·Δx) + cos(w·Δy): a function of their offset alone, and with
     these w (multiples of one, not octaves) highest at Δ = 0 and nowhere else on the image. So
@@ -167,15 +168,16 @@ class Transformer(nn.Module):
     """An encoder-decoder transformer (Vaswani et al. 2017; the layout of DETR): the 8×8 cells of a
     small CNN, with their place as waves (with_waves), are the encoder's 64 tokens, which attend to
     each other once per image; the question's words, each with its position, are the decoder's
-    tokens, which attend to each other and to the cells. The first word's output answers. No recurrence, no hand-made hops:
-    which cells relate to which is learned by plain dot-product attention."""
+    tokens, which attend to each other and to the cells. The first word's output answers. No
+    recurrence, no hand-made hops: which cells relate to which is learned by plain dot-product
+    attention."""
 
     def __init__(self, vocab_size, num_answers, width=64, dim=64, layers=3, max_words=32):
         super().__init__()
         self.args = dict(vocab_size=vocab_size, num_answers=num_answers, width=width, dim=dim, layers=layers,
                          max_words=max_words)
         self.cnn = stem(3, width, 3)                                          # 64 -> 8
-        self.cells = nn.Linear(width + 16, dim)
+        self.cells = nn.Linear(width + 16, dim)                               # + with_waves' 4 × 4 channels
         self.words = nn.Embedding(vocab_size, dim, padding_idx=0)
         self.ask = nn.Parameter(torch.zeros(1, 1, dim))                       # the answer token, before the words
         self.places = nn.Embedding(max_words + 1, dim)
