@@ -28,6 +28,7 @@ import math
 import platform
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +68,16 @@ def benchmark(name, codec_paths, limit):
     if name == "scenes":
         methods.append(("scene graph (reference)", lambda: baselines.scene_graph(test.scenes)))
     features = panel["attention"]     # FD from the attention judge's CNN: a feature network that knows these images
-    rows = [("original (ceiling)", metrics.measure(metrics.originals(), panel, test, limit, features=features))]
+
+    def run(method):                  # measure(); on scenes also what the symbolic judge's detector reads wrong
+        misread, scenes = Counter(), name == "scenes"
+        detect = lambda idx, x_hat: misread.update(metrics.misread(panel["symbolic"].detect(x_hat), [test.scenes[i] for i in idx.tolist()]))
+        row = metrics.measure(method, panel, test, limit, features=features, each=detect if scenes else None)
+        return {**row, "misread": misread} if scenes else row
+    rows = [("original (ceiling)", run(metrics.originals()))]
     rows[0][1].update(psnr=float("inf"), ssim=1.0, encode_per_s=float("nan"), decode_per_s=float("nan"))
     for label, make in methods:
-        rows.append((label, metrics.measure(make(), panel, test, limit, features=features)))
+        rows.append((label, run(make())))
         print(f"  {name}: {label}: {rows[-1][1]['bits']:.0f} bits", flush=True)
     blind = vqa.Blind(len(test.vocab), len(test.answer_names))
     vqa.train(blind, datasets.load(name, "train", vocab=vocab), 1, desc="question only")
@@ -193,6 +200,14 @@ def markdown(results, argv):
                       "| method | " + " | ".join(f"{k} object{'s' * (k > 1)}" for k in counts) + " |", "|---" * (1 + len(counts)) + "|"]
             lines += [f"| {label} | " + " | ".join(f"{r['bits_by_objects'][k]:.0f}" for k in counts) + " |"
                       for label, r in rows if not label.startswith(("original", "question"))]
+        if "misread" in rows[0][1]:
+            lines += ["", f"Objects the symbolic judge's detector reads wrong ({name}), per 100 objects of the scenes "
+                      "(metrics.misread). One object missed, added or misread can leave every question that names "
+                      "it, or that needs a unique reference, without an answer:", "",
+                      "| method | missed | extra | shape | color | size | mean offset, px |", "|---" * 7 + "|"]
+            for label, m in ((label, r["misread"]) for label, r in rows if "misread" in r):
+                rates = " | ".join(f"{100 * m[k] / m['objects']:.1f}" for k in ("missed", "extra", "shape", "color", "size"))
+                lines.append(f"| {label} | {rates} | {m['offset'] / max(1, m['objects'] - m['missed']):.2f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ decode(files) -> x_hat. Bits are counted from the files themselves, header inclu
 Retention = a VQA model's accuracy on the decodes ÷ its accuracy on the originals, overall and per
 question family: how many of the answers the model could give survive the compression.
 """
+import math
 import time
 
 import torch
@@ -94,6 +95,30 @@ def lowest(retention_by_judge, judges):
     return {k: min(retention_by_judge[j][k] for j in judges) for k in keys}
 
 
+def misread(detected, truth, radius=6.0):
+    """What a detector reads wrong in scene graphs, object by object: {"objects": true objects, "missed":
+    true objects with no detection within `radius` px of their centre, "extra": detections matched to
+    none, "shape" / "color" / "size": matched objects with that attribute wrong, "offset": the sum of
+    the matched objects' distances in px}. Centres are more than
+    12.7 px apart (scenes.py), so a detection lies within 6 px of one true object at most; the nearest
+    pairs are matched first, so of two detections near one object the farther is the extra one."""
+    counts = dict.fromkeys(("objects", "missed", "extra", "shape", "color", "size", "offset"), 0)
+    for found, true in zip((g["objects"] for g in detected), (g["objects"] for g in truth), strict=True):
+        pairs = sorted((math.hypot(f["x"] - t["x"], f["y"] - t["y"]), i, j)
+                       for i, t in enumerate(true) for j, f in enumerate(found))
+        matched_true, matched_found = set(), set()
+        for distance, i, j in pairs:
+            if distance <= radius and i not in matched_true and j not in matched_found:
+                matched_true.add(i), matched_found.add(j)
+                counts["offset"] += distance
+                for attr in ("shape", "color", "size"):
+                    counts[attr] += found[j][attr] != true[i][attr]
+        counts["objects"] += len(true)
+        counts["missed"] += len(true) - len(matched_true)
+        counts["extra"] += len(found) - len(matched_found)
+    return counts
+
+
 # ---- methods and the protocol --------------------------------------------------------------------
 
 def codec_files(codec):
@@ -114,10 +139,10 @@ def originals():
 
 
 @torch.no_grad()
-def measure(method, judges, test, limit=None, batch_size=250, features=None):
+def measure(method, judges, test, limit=None, batch_size=250, features=None, each=None):
     """One row for the decodes of test's first `limit` images: each judge's accuracy per family
     (judges: {name: VQA model}; row["acc"][name]), mean file bits (and each file's), PSNR, SSIM, images/s each way, and
-    FD if `features` (a VQA model with a CNN) is given."""
+    FD if `features` (a VQA model with a CNN) is given. each(idx, x_hat), if given, sees every batch of decodes."""
     encode, decode = method
     n = min(limit or len(test), len(test))
     accuracy = {name: Accuracy(test.families) for name in judges}
@@ -133,6 +158,8 @@ def measure(method, judges, test, limit=None, batch_size=250, features=None):
         x_hat = x if x_hat is None else x_hat
         seconds["encode"] += t1 - t0
         seconds["decode"] += time.perf_counter() - t1
+        if each is not None:
+            each(idx, x_hat)
         row["bits"] += sum(8 * len(b) for b in blobs) / n
         row["bits_each"] += [8 * len(b) for b in blobs]
         row["psnr"] += psnr(x_hat, x) * len(idx) / n

@@ -79,6 +79,22 @@ def test_the_headline_is_the_lowest_held_out_retention_per_key():
     assert metrics.lowest(by_judge, ["film", "relnet"]) == {"a": 0.9, "overall": 0.93}
 
 
+def test_misread_counts_each_kind_of_mistake_once():
+    def obj(shape, color, size, x, y):
+        return {"shape": shape, "color": color, "size": size, "x": x, "y": y}
+    true = [{"objects": [obj("circle", "red", "large", 10, 10), obj("square", "blue", "small", 40, 40),
+                         obj("triangle", "green", "large", 20, 50)]}, {"objects": []}]
+    found = [{"objects": [obj("circle", "red", "large", 13, 14),       # 5 px off: right
+                          obj("square", "blue", "small", 44, 43),      # 5 px off the square: the farther of two, extra
+                          obj("circle", "blue", "small", 41, 40),      # the square's match, with the wrong shape
+                          obj("triangle", "green", "small", 26.5, 50)]},  # 6.5 px off the triangle: missed, and extra
+             {"objects": [obj("square", "gray", "small", 30, 30)]}]    # nothing there: extra
+    assert metrics.misread(found, true) == {"objects": 3, "missed": 1, "extra": 3, "shape": 1, "color": 0, "size": 0,
+                                            "offset": pytest.approx(5 + 1)}
+    assert metrics.misread(true, true) == {"objects": 3, "missed": 0, "extra": 0, "shape": 0, "color": 0, "size": 0,
+                                           "offset": 0}
+
+
 class Oracle(torch.nn.Module):
     """Knows every answer, in the order measure() asks (images in order, each image's questions in
     order). Answers right about an image with any detail in it, and answer 0 about a flat one."""
