@@ -99,9 +99,9 @@ def misread(detected, truth, radius=6.0):
     """What a detector reads wrong in scene graphs, object by object: {"objects": true objects, "missed":
     true objects with no detection within `radius` px of their centre, "extra": detections matched to
     none, "shape" / "color" / "size": matched objects with that attribute wrong, "offset": the sum of
-    the matched objects' distances in px}. Centres are more than
-    12.7 px apart (scenes.py), so a detection lies within 6 px of one true object at most; the nearest
-    pairs are matched first, so of two detections near one object the farther is the extra one."""
+    the matched objects' distances in px}. Centres are more than 12.7 px apart (scenes.py), so a
+    detection lies within 6 px of one true object at most; the nearest pairs are matched first, so
+    of two detections near one object the farther is the extra one."""
     counts = dict.fromkeys(("objects", "missed", "extra", "shape", "color", "size", "offset"), 0)
     for found, true in zip((g["objects"] for g in detected), (g["objects"] for g in truth), strict=True):
         pairs = sorted((math.hypot(f["x"] - t["x"], f["y"] - t["y"]), i, j)
