@@ -196,8 +196,9 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
 
 # SHA-256 of the bits (uint8 0/1, 100 images × bits) that each shipped codec codes for the first 100
 # test images, as the code of commit c6c95f7 decoded them from its files, before model.py existed and
-# before container version 2; easyvqa-256 as retrained with the expected rate, easyvqa-128 and scenes-map-120 as first shipped (EXPERIMENTS.md). A
-# change that moves code around must not move a single coded bit.
+# before container version 2; easyvqa-256 as retrained with the expected rate, easyvqa-128 as first
+# shipped, scenes-map-120 as fine-tuned for 105 more minutes (EXPERIMENTS.md). A change that moves
+# code around must not move a single coded bit.
 BITS_DIGEST = {
     "easyvqa-256": "9c3798126d75e1ef54f2174a6016367e63e1155a92e31d9a5ab634ffe0258ef3",
     "easyvqa-64": "4e6d75b47569fee7c6b4248e13011918a64a9da84f47f19dd74dd095bc553390",
@@ -206,7 +207,7 @@ BITS_DIGEST = {
     "easyvqa-256-no-vqa": "3377e8d51e6bf8a2fd05d5d2704f35c6e3c01f62b7eb7f8170f252ca261651e5",
     "scenes-256": "e288cbb3f0ad1c4767f9b0bfd478fb03cc245cdbf25e9fa58e991742665ce92a",
     "scenes-128": "7389916448fa69012fd85101f06e94045bbc32e3fdf0c6e762c8e3c0878ead17",
-    "scenes-map-120": "f816487c3c363ab7c1f31260bccf1b29f9379e2636b405dde7c085676f867587",
+    "scenes-map-120": "b70f9bf52b73810dfc74a8855aee1c873fc870d58d013bb43a184b35bf647bb5",
 }
 
 
