@@ -99,19 +99,19 @@ def unique_descs(objects, i, skip=None):
     return out
 
 
-def related(objects, i, relation):
-    """The one object in `relation` to object i, or None when that is not well posed."""
+def related(objects, i, relation, margin=MARGIN):
+    """The one object in `relation` to object i, or None when that is not well posed (by `margin` px)."""
     ref, others = objects[i], [p for j, p in enumerate(objects) if j != i]
     if not others:
         return None
     if relation == "closest to":
         dist = sorted((np.hypot(p["x"] - ref["x"], p["y"] - ref["y"]), k) for k, p in enumerate(others))
-        if len(dist) > 1 and dist[1][0] - dist[0][0] <= MARGIN:
+        if len(dist) > 1 and dist[1][0] - dist[0][0] <= margin:
             return None
         return others[dist[0][1]]
     axis, sign = {"left of": ("x", -1), "right of": ("x", 1), "above": ("y", -1), "below": ("y", 1)}[relation]
     offsets = [sign * (p[axis] - ref[axis]) for p in others]
-    if any(abs(d) <= MARGIN for d in offsets):
+    if any(abs(d) <= margin for d in offsets):
         return None
     hits = [p for p, d in zip(others, offsets) if d > 0]
     return hits[0] if len(hits) == 1 else None
@@ -130,7 +130,9 @@ def pattern(desc):
     return "+".join(k for k, v in zip(("size", "color", "shape"), desc) if v)
 
 
-def candidates(scene):
+def candidates(scene, margin=MARGIN):
+    """Every question the generator may ask about `scene`, with its answer. The relations must hold by
+    `margin` pixels: the generator asks only questions whose answer a pixel or two can't change."""
     objs = scene["objects"]
     out = {f: {} for f in FAMILIES}
 
@@ -147,7 +149,7 @@ def candidates(scene):
             for desc in unique_descs(objs, i, skip=attr):
                 add("query", attr, f"what {attr} is the {phrase(desc)}?", o[attr])
         for relation in RELATIONS:
-            target = related(objs, i, relation)
+            target = related(objs, i, relation, margin)
             if target is None:
                 continue
             for desc in unique_descs(objs, i):
