@@ -204,6 +204,13 @@ CELL = 8            # pixels per cell of the 8×8 grid. Object centres are > 12.
                     # more than a cell's diagonal (11.3 px), so a cell holds at most one centre.
 
 
+def answer_table(graph, margin):
+    """{question's words: answer} for every question scenes.py would ask about `graph`, its relations
+    holding by `margin` pixels."""
+    return {tuple(datasets.tokenize(text)): answer for family in scenes.candidates(graph, margin).values()
+            for options in family.values() for text, answer in options}
+
+
 class Symbolic(nn.Module):
     """Per cell of an 8×8 grid: is an object's centre here, its shape, colour and size, and where in
     the cell (YOLO-style). forward() reads the scene graph off the image and answers each question by
@@ -261,13 +268,7 @@ class Symbolic(nn.Module):
         detected centre a pixel off must not make "left of" ill posed (with the margin it did, for a
         tenth of the relate questions of scenes drawn again from their coded graphs)."""
         vocab, answers = self.args["vocab"], {a: i for i, a in enumerate(self.args["answer_names"])}
-        tables = []
-        for g in self.detect(x):
-            table = {}
-            for family in scenes.candidates(g, margin=0).values():
-                for options in family.values():
-                    table.update((tuple(datasets.tokenize(text)), answer) for text, answer in options)
-            tables.append(table)
+        tables = [answer_table(g, margin=0) for g in self.detect(x)]
         logits = torch.zeros(len(qi), len(answers), device=x.device)
         for q, (i, row) in enumerate(zip(qi.tolist(), tokens.tolist())):
             answer = tables[i].get(tuple(vocab[t] for t in row if t > 0))
