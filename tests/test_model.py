@@ -197,7 +197,8 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
 # SHA-256 of the bits (uint8 0/1, 100 images × bits) that each shipped codec codes for the first 100
 # test images, as the code of commit c6c95f7 decoded them from its files, before model.py existed and
 # before container version 2; easyvqa-256, -128 and the two ablations as retrained with the GAN
-# weight at 0.0025, scenes-map-120 as fine-tuned for 105 more minutes (EXPERIMENTS.md). A change
+# weight at 0.0025, scenes-map-120 as fine-tuned for 105 more minutes,
+# scenes-256 as fine-tuned for 62 more minutes at 0.0025 (EXPERIMENTS.md). A change
 # that moves code around must not move a single coded bit.
 BITS_DIGEST = {
     "easyvqa-256": "85a41be344734eb6337bcf81bbf39db4dc49167e9521313ea1122749a241503c",
@@ -205,7 +206,7 @@ BITS_DIGEST = {
     "easyvqa-128": "fff0f91f9277fc1dbc60ab3f208e30e9d40b17ad8f9d699875653f7595bad956",
     "easyvqa-256-no-adv": "066daf0218946133e4833af2b56ff8746a0129f6181df6484c77fe9d3af045a1",
     "easyvqa-256-no-vqa": "0e51b17d4edacbbc289e2d2539a18a09b47a3edca588a87550e4bbf2134a61cb",
-    "scenes-256": "e288cbb3f0ad1c4767f9b0bfd478fb03cc245cdbf25e9fa58e991742665ce92a",
+    "scenes-256": "f971459687920b5a61cea5df519a514acba09abd5b774cb9bd34aa914b989a8d",
     "scenes-128": "7389916448fa69012fd85101f06e94045bbc32e3fdf0c6e762c8e3c0878ead17",
     "scenes-map-120": "b70f9bf52b73810dfc74a8855aee1c873fc870d58d013bb43a184b35bf647bb5",
 }
