@@ -34,8 +34,8 @@ def check_code(bits, code):
     """Raise ValueError, in one line, for a code this encoder or the file header can't hold."""
     if code not in CODES:
         raise ValueError(f"code must be one of {', '.join(CODES)}, not {code!r}")
-    if not 16 <= bits <= 1024:
-        raise ValueError(f"bits must be in 16…1024, not {bits}")
+    if not 16 <= bits <= 2048:                       # 2048: twice WebP's smallest file of a photo square
+        raise ValueError(f"bits must be in 16…2048, not {bits}")
     step = {"global": 8, "grid": 16, "map": 16 * GROUP_BITS}[code]    # whole bytes; 4×4 cells; whole groups
     if bits % step:
         raise ValueError(f"bits must be a multiple of {step} for the {code} code, not {bits}")

@@ -146,7 +146,7 @@ def test_fit_table_takes_the_context_that_pays_and_files_still_decode(tmp_path):
     assert again.args == codec.args and torch.equal(again.bit_model.freqs, codec.bit_model.freqs)
 
 
-@pytest.mark.parametrize("bits, code", [(100, "global"), (136, "grid"), (8, "global"), (2048, "global"), (96, "map")])
+@pytest.mark.parametrize("bits, code", [(100, "global"), (136, "grid"), (8, "global"), (4096, "global"), (96, "map")])
 def test_bits_the_file_header_cannot_hold_are_refused_up_front(bits, code):
     with pytest.raises(ValueError, match="bits must be"):
         Codec(bits=bits, code=code)
