@@ -138,7 +138,7 @@ def test_ddp_two_cpu_processes(tmp_path):
 @pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"),
                                        (("--code", "grid", "--bits", 100), "multiple of 16"),
                                        (("--bits", 100), "multiple of 8"),
-                                       (("--code", "map", "--bits", 600), "twice --bits"),
+                                       (("--code", "map", "--bits", 1100), "twice --bits"),
                                        (("--device", "cuda" if not torch.cuda.is_available() else "nonsense"), "--device"),
                                        (("--resume",), "nothing to resume")])
 def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path):
