@@ -1,6 +1,6 @@
 """The decoder g_s, the GAN generator: bits (B, n) in {-1, +1} -> an image in [0, 1] at any size.
 
-    bits -> (4w, 4, 4) -> three ×2 up-blocks -> features (w, 32, 32)
+    bits -> (4w, 4, 4) -> three ×2 up-blocks -> features (w, 32, 32)     (4w: or `deep`, encoder.py)
          -> resize the features to the output size -> a per-pixel MLP (1×1 convs) -> RGB
 
 The last step makes one bitstream decode at several resolutions (32, 64, 128 …): the features are a
@@ -15,6 +15,8 @@ each cell also reads its neighbours' bits (an object on a cell border is describ
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from encoder import channels
 
 
 class UpBlock(nn.Module):
@@ -32,22 +34,22 @@ class UpBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, bits=256, width=16, code="global"):
+    def __init__(self, bits=256, width=16, code="global", deep=0):
         super().__init__()
-        self.width, self.code = width, code
+        self.code = code
+        c32, c16, c8, self.c4 = channels(width, deep)     # the encoder's channels, walked back up
         if code == "global":
-            self.fc = nn.Linear(bits, 4 * width * 4 * 4)
+            self.fc = nn.Linear(bits, self.c4 * 4 * 4)
         else:
-            self.fc = nn.Conv2d(bits // 16, 4 * width, 3, padding=1)
-        self.ups = nn.Sequential(UpBlock(4 * width, 4 * width), UpBlock(4 * width, 2 * width),
-                                 UpBlock(2 * width, width))               # 4 -> 8 -> 16 -> 32
+            self.fc = nn.Conv2d(bits // 16, self.c4, 3, padding=1)
+        self.ups = nn.Sequential(UpBlock(self.c4, c8), UpBlock(c8, c16), UpBlock(c16, c32))   # 4 -> 8 -> 16 -> 32
         self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
 
     def features(self, b):                               # (B, bits) -> (B, w, 32, 32)
         if self.code == "global":
-            f = F.silu(self.fc(b)).view(len(b), 4 * self.width, 4, 4)
+            f = F.silu(self.fc(b)).view(len(b), self.c4, 4, 4)
         else:
-            f = F.silu(self.fc(b.view(len(b), -1, 4, 4)))                # (B, bits/16, 4, 4) -> (B, 4w, 4, 4)
+            f = F.silu(self.fc(b.view(len(b), -1, 4, 4)))                # (B, bits/16, 4, 4) -> (B, c4, 4, 4)
         # channels-last memory: the 1×1 convs and the bilinear resize run 2-5× faster on a CPU this way
         return self.ups(f.contiguous(memory_format=torch.channels_last))
 

@@ -30,8 +30,10 @@ CODES = ("global", "grid", "map")
 GROUP_BITS = 4                                      # the map code sends a cell's bits 4 at a time
 
 
-def check_code(bits, code):
+def check_code(bits, code, deep=0):
     """Raise ValueError, in one line, for a code this encoder or the file header can't hold."""
+    if deep % 16 or deep < 0:                         # deep / 2 channels in GroupNorm's groups of 8
+        raise ValueError(f"deep must be 0 or a positive multiple of 16, not {deep}")
     if code not in CODES:
         raise ValueError(f"code must be one of {', '.join(CODES)}, not {code!r}")
     if not 16 <= bits <= 2048:                       # 2048: twice WebP's smallest file of a photo square
@@ -41,25 +43,33 @@ def check_code(bits, code):
         raise ValueError(f"bits must be a multiple of {step} for the {code} code, not {bits}")
 
 
+def channels(width, deep=0):
+    """Channels at 32, 16, 8 and 4 pixels: [w, 2w, 4w, 4w], or, with deep (the 4×4 features'
+    channels), [w, 2w, deep/2, deep]. The low resolutions are where channels are cheap: a channel
+    of the 4×4 map costs 1/64 of one at 32×32, so a photo codec can be given more capacity where
+    the code is read and written without widening the costly layers near the pixels."""
+    return [width, 2 * width, deep // 2, deep] if deep else [width, 2 * width, 4 * width, 4 * width]
+
+
 class Encoder(nn.Module):
-    def __init__(self, bits=256, width=16, code="global"):
+    def __init__(self, bits=256, width=16, code="global", deep=0):
         super().__init__()
-        check_code(bits, code)
+        check_code(bits, code, deep)
         self.code = code
-        c = [3, width, 2 * width, 4 * width, 4 * width]
+        c = [3, *channels(width, deep)]
         layers = []
         for cin, cout in zip(c, c[1:]):                 # 64 -> 32 -> 16 -> 8 -> 4
             norm = [nn.GroupNorm(8, cout)] if code == "global" else []
             layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), *norm, nn.SiLU()]
         self.convs = nn.Sequential(*layers)
         if code == "global":
-            self.fc = nn.Linear(4 * width * 4 * 4, bits)
+            self.fc = nn.Linear(c[-1] * 4 * 4, bits)
         else:                                            # a 1×1 convolution: one linear layer per cell
-            self.fc = nn.Conv2d(4 * width, bits // 16 + (code == "map"), 1)   # + the cell's importance
+            self.fc = nn.Conv2d(c[-1], bits // 16 + (code == "map"), 1)   # + the cell's importance
 
     def forward(self, x):
         """(B, 3, 64, 64) in [0, 1] -> (B, bits) in (-1, 1); the map code appends its 16 importances."""
-        f = self.convs(x - 0.5)                          # (B, 4w, 4, 4)
+        f = self.convs(x - 0.5)                          # (B, 4w or deep, 4, 4)
         if self.code == "global":
             return self.fc(f.flatten(1)).tanh()
         return self.fc(f).flatten(1).tanh()              # (B, bits/16 (+1), 4, 4) -> channel-major

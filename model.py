@@ -50,13 +50,14 @@ class Codec(nn.Module):
     width:   channels of the encoder and decoder
     context: the bit model conditions each bit on this many previous bits
     code:    "global", "grid" or "map", how the bits are laid out over the image (encoder.py)
+    deep:    channels of the 4×4 features, 0 for 4 × width (encoder.channels)
     """
 
-    def __init__(self, bits=256, width=16, context=2, code="global"):
+    def __init__(self, bits=256, width=16, context=2, code="global", deep=0):
         super().__init__()
-        self.args = dict(bits=bits, width=width, context=context, code=code)   # stored in checkpoints
+        self.args = dict(bits=bits, width=width, context=context, code=code, deep=deep)   # stored in checkpoints
         self.bits = bits
-        self.g_a, self.g_s = Encoder(bits, width, code), Decoder(bits, width, code)
+        self.g_a, self.g_s = Encoder(bits, width, code, deep), Decoder(bits, width, code, deep)
         self.levels = bits // 16 // GROUP_BITS if code == "map" else 0         # groups per cell
         self.positions = 16 * self.levels + bits                               # what the coder walks through:
         self.bit_model = BitModel(self.positions, context)                     # the map's bits, then the code's

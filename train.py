@@ -51,6 +51,7 @@ defaults = dict(
     data="easyvqa",     # easyvqa | scenes | photos | a folder of images
     bits=256,           # bits per image; the file is bits/8 + 3 bytes, or less if the bit model predicts well
     width=16,           # encoder / decoder channels
+    deep=0,             # channels of the 4×4 features (0: 4 × width); 256 for photos at WebP's bits
     context=2,          # the rate term's bit model: each bit given this many before it (the coder's is counted at the end)
     code="global",      # global | grid | map: how the encoder lays out the bits (encoder.py); grid for scenes
     steps=7500,         # stop here or at --minutes, whichever comes first
@@ -113,7 +114,7 @@ weights = {"mse": args.w_mse, "kl": args.w_kl, "feat": args.w_feat, "adv": args.
 
 capacity = -(-2 * args.bits // 64) * 64 if args.code == "map" else args.bits   # map: 2 × the mean, in whole groups
 try:
-    check_code(capacity, args.code)                  # before any data is loaded: --bits 100, --code foo
+    check_code(capacity, args.code, args.deep)       # before any data is loaded: --bits 100, --code foo
 except ValueError as e:
     fail(f"{e} (--code map: twice --bits, rounded up to 64)" if args.code == "map" else e)
 PRICE_STEP = 1e-3   # the map code: how fast the price of a bit follows the rate's excess over --bits
@@ -177,7 +178,7 @@ val_q = [t.to(device) for t in val_data.questions_of(val_idx)]   # all its quest
 val_family = val_data.family_of(val_idx) if train_data.has_questions else None
 
 # ---- models and optimisers -----------------------------------------------------------------------
-codec = Codec(capacity, args.width, args.context, args.code).to(device)
+codec = Codec(capacity, args.width, args.context, args.code, args.deep).to(device)
 disc = Discriminator(len(train_data.vocab) if train_data.has_questions else 2).to(device)
 opt_g = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
 opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.5, 0.9))

@@ -17,9 +17,9 @@ from quantize import binarize
 CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
-def random_codec(seed, bits=256, code="global"):
+def random_codec(seed, bits=256, code="global", deep=0):
     torch.manual_seed(seed)
-    return Codec(bits=bits, width=8, context=2, code=code).eval()
+    return Codec(bits=bits, width=8, context=2, code=code, deep=deep).eval()
 
 
 def test_round_trip_is_exact_and_decodes_at_any_size():
@@ -41,8 +41,10 @@ def test_round_trip_is_exact_and_decodes_at_any_size():
     assert torch.allclose(model.decompress(strings)["x_hat"], ref)
 
 
-def test_grid_code_round_trip_and_each_cell_sees_only_its_neighbourhood():
-    model = random_codec(1, bits=128, code="grid")
+@pytest.mark.parametrize("deep", [0, 32])                     # 32: channels 8, 16, 16, 32 instead of 8, 16, 32, 32
+def test_grid_code_round_trip_and_each_cell_sees_only_its_neighbourhood(deep):
+    model = random_codec(1, bits=128, code="grid", deep=deep)
+    assert model.g_a.fc.in_channels == model.g_s.fc.out_channels == (deep or 32)
     x = torch.rand(3, 3, 64, 64)
     assert model.decompress(model.compress(x)["strings"])["x_hat"].shape == (3, 3, 64, 64)
     # the code is (bits/16 channels, 4, 4 cells), flattened channel-major; the encoder's receptive
@@ -150,6 +152,11 @@ def test_fit_table_takes_the_context_that_pays_and_files_still_decode(tmp_path):
 def test_bits_the_file_header_cannot_hold_are_refused_up_front(bits, code):
     with pytest.raises(ValueError, match="bits must be"):
         Codec(bits=bits, code=code)
+
+
+def test_deep_channels_must_fill_groupnorm_groups():
+    with pytest.raises(ValueError, match="deep must be"):
+        Codec(bits=256, deep=24)                                 # deep / 2 = 12: not groups of 8
 
 
 def test_file_size_is_header_plus_payload_and_close_to_the_ideal_code_length():
