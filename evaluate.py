@@ -17,7 +17,9 @@ ceiling) and a question-only model (the floor).
 Columns: bits per file; retention = a judge's accuracy on the decodes ÷ its accuracy on originals,
 per judge, and the headline, the lowest among the held-out judges (also per question family); PSNR,
 SSIM, a realism score FD (the Fréchet distance between the attention judge CNN's features on
-originals and on decodes: 0 is indistinguishable), encode / decode images/s.
+originals and on decodes: 0 is indistinguishable), encode / decode images/s. On scenes, one more
+table: what the symbolic judge's detector reads wrong per 100 objects (missed, extra, wrong shape,
+colour or size, and how far off the centres are), the reason behind a lost answer.
 The ablations easyvqa-256-no-adv and -no-vqa are codecs trained as easyvqa-256 but without the
 adversarial term or without the VQA-consistency terms, for the same minutes.
 Photos have no questions: their rows are bits, PSNR, SSIM and FD on scikit-image's photos, which no
