@@ -4,6 +4,7 @@
     python compress.py -d out.bin out.png [--size 128]
     python compress.py photos/ bins/                  # folders too; -d bins/ pngs/
     python compress.py --model checkpoints/scenes-256.pt ...
+    python compress.py --search 400 in.jpg out.bin    # search for better bits: slower, a better picture
     python compress.py --benchmark 1000               # images/s each way
 
 The codec itself is model.py's Codec (compress / decompress, as in CompressAI); this file reads
@@ -13,6 +14,10 @@ Any shape of image: its long side is resized to 64 pixels and its short side in 
 64×64 square around it is filled by repeating its edge pixels. A file of an image that wasn't
 square carries one more header byte, the shape, and decodes to that shape with --size as the long
 side. The code is 64×64 whatever the photo's size: a thumbnail-sized impression of a 4000×3000 photo.
+
+--search N sends the bits found by N steps of gradient descent through the decoder (Codec.search)
+instead of the encoder's one guess: files of about the same length that decode closer to the image,
+for N decodes' work per image. The decoder and the file format are the same either way.
 """
 import argparse
 import functools
@@ -118,6 +123,9 @@ def write(dst, blob):
 def run(args):
     model = load_codec(args.model)
     print(f"codec {args.model}: {model.bits} bits, trained on {describe(model.trained_on)}")
+    if args.search and not args.decompress and model.levels:
+        error(f"--search needs a global or grid codec; {args.model} has the map code")
+        return 2
     fingerprint, failures = model.fingerprint(), 0
     jobs = pairs(args.input, args.output, args.decompress)
     # files per step: --batch, or fewer when decoding large images, so that the bar moves and
@@ -150,7 +158,7 @@ def run(args):
                     continue
                 tqdm.write(f"{src} -> {dst} ({x_hat.shape[2]}×{x_hat.shape[1]} pixels)")
         elif good:
-            out = model.compress(torch.stack([x for _, _, x, _ in good]))
+            out = model.compress(torch.stack([x for _, _, x, _ in good]), search=args.search)
             for (src, dst, _, shape), payload in zip(good, out["strings"]):
                 blob = write_container(payload, fingerprint, shape)
                 if not write(dst, blob):
@@ -203,11 +211,14 @@ def main(argv=None):
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="codec checkpoint (default: %(default)s)")
     p.add_argument("--size", type=int, default=64, help="the long side in pixels when decompressing, 8…1024")
     p.add_argument("--batch", type=int, default=500, help="images coded at once, at least 1")
+    p.add_argument("--search", type=int, default=0, metavar="N",
+                   help="N steps of search for bits that decode closer to the image (0: the encoder's bits)")
     p.add_argument("--benchmark", type=int, metavar="N", help="time N random images each way, print images/s")
     args = p.parse_args(argv)
     checks = [(args.benchmark is None and args.output is None, "give an input and an output (or --benchmark N)"),
               (not 8 <= args.size <= 1024, f"--size must be in 8…1024, not {args.size}"),
               (args.batch < 1, f"--batch must be at least 1, not {args.batch}"),
+              (args.search < 0, f"--search must be 0 or more, not {args.search}"),
               (args.benchmark is not None and args.benchmark < 1, f"--benchmark must be at least 1, not {args.benchmark}")]
     for bad, message in checks:
         if bad:

@@ -51,6 +51,7 @@ CKPT = Path(__file__).parent / "checkpoints"
 SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-128", "easyvqa-256", "easyvqa-256-no-adv", "easyvqa-256-no-vqa"],  # -no-*: ablations
            "scenes": ["scenes-128", "scenes-map-120", "scenes-256"],
            "photos": ["photos-256"]}
+SEARCH = 400          # photos: also each codec with the bits 400 steps of Codec.search find (compress.py --search)
 
 
 def codec_name(path):
@@ -107,6 +108,8 @@ def photo_benchmark(codec_paths, limit):
     test = datasets.load("photos", "test")
     features = judges.load_panel("scenes")[0]["attention"]
     methods = [(f"ours, {codec_name(p)}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
+    methods += [(f"ours, {codec_name(p)}, search {SEARCH}", lambda p=p: metrics.codec_files(load_codec(p), SEARCH))
+                for p in codec_paths]
     methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: baselines.thumbnail(k, b))
                 for k, b in ((2, 5), (3, 4), (4, 4), (4, 5), (6, 4), (8, 4))]
     methods += [("JPEG q1", lambda: baselines.pillow("JPEG", 1))]

@@ -121,12 +121,13 @@ def misread(detected, truth, radius=6.0):
 
 # ---- methods and the protocol --------------------------------------------------------------------
 
-def codec_files(codec):
-    """Our codec as a method: each image becomes a whole .bin file (header + payload) and back."""
+def codec_files(codec, search=0):
+    """Our codec as a method: each image becomes a whole .bin file (header + payload) and back; with
+    search > 0, of the bits that many steps of Codec.search find."""
     fingerprint = codec.fingerprint()
 
     def encode(x, idx=None):
-        return [files.write_container(s, fingerprint) for s in codec.compress(x)["strings"]]
+        return [files.write_container(s, fingerprint) for s in codec.compress(x, search)["strings"]]
 
     def decode(blobs):
         return codec.decompress([files.read_container(b, fingerprint) for b in blobs])["x_hat"]

@@ -17,8 +17,10 @@
 
 Three methods, as in CompressAI's models:
     forward(x)                 the training pass: the decodes and the rate, differentiable
-    compress(x)                -> {"strings": [bytes per image]}: everything needed to decode
+    compress(x, search=0)      -> {"strings": [bytes per image]}: everything needed to decode
     decompress(strings, size)  -> {"x_hat": (B, 3, size, size)}
+compress(x, search=N) sends bits found by N steps of search (Codec.search) instead of the encoder's:
+the same decoder and files, a better picture for the bits, N times the work of a decode.
 The model owns the transforms and the probability table; bitstream.py turns bits into bytes and
 back. The model never reads or writes a file: the 3-byte header and the .bin files are the
 callers' (compress.py and metrics.py, with files.py's container).
@@ -40,6 +42,8 @@ import files
 from decoder import Decoder
 from encoder import GROUP_BITS, Encoder
 from quantize import BitModel, binarize, keep_levels
+
+SEARCH_PRICE = 1e-6   # MSE per bit in Codec.search: about the encoder's own file lengths (EXPERIMENTS.md)
 
 
 class Codec(nn.Module):
@@ -106,10 +110,51 @@ class Codec(nn.Module):
         return bits, (gates < 0) | (bits[:, gates.clamp(min=0)] == 1)
 
     @torch.no_grad()
-    def compress(self, x):
-        """x (B, 3, 64, 64) in [0, 1] -> {"strings": B payloads}, coded with the integer table `freqs`."""
-        bits, _ = self.code_bits(x)
+    def compress(self, x, search=0):
+        """x (B, 3, 64, 64) in [0, 1] -> {"strings": B payloads}, coded with the integer table `freqs`:
+        the encoder's bits, or with search > 0 the bits found by that many steps of Codec.search."""
+        if search:                                    # in chunks: each step keeps a decode's activations
+            bits = torch.cat([self.search(part, search) for part in x.split(64)])
+        else:
+            bits = self.code_bits(x)[0]
         return {"strings": bitstream.encode_batch(bits.cpu().numpy(), self.bit_model.freqs.cpu().numpy(), self.gates)}
+
+    def search(self, x, steps, price=SEARCH_PRICE):
+        """Encoder-side search: the bits that this decoder turns into x best, for what they cost.
+        The encoder is a network trained to guess them in one pass, and a small one guesses far from
+        the best (the amortisation gap, Cremer et al. 2018); with the decoder fixed, gradient descent
+        on the bits themselves closes much of it, as in Campos et al. (2019) and Yang et al. (2020).
+
+        Start from the encoder's y = tanh(z); each step decodes sign(tanh z) (the binarizer's
+        straight-through backward) and moves z down the gradient of
+            cost = MSE(g_s(bits), x) + price × bits of the file under the bit model (its expected rate),
+        with Adam and a cosine-decayed step. Each image keeps its cheapest bits seen (their real cost:
+        MSE and BitModel.rate), the encoder's included, so the search never ends worse than the encoder.
+        x (B, 3, 64, 64) -> bits (B, bits) uint8, as code_bits. Only the global and grid codes."""
+        if self.levels:
+            raise ValueError("search needs the global or grid code, not the map code")
+        with torch.no_grad():
+            z = torch.atanh(self.g_a(x).clamp(-0.999, 0.999))             # (B, bits) logits of the bits
+        z.requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=0.1)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        best, best_cost = None, torch.full((len(x),), float("inf"), device=x.device)
+        for step in range(steps + 1):
+            with torch.enable_grad():
+                b = binarize(z.tanh())                                   # (B, bits) in {-1, +1}
+                mse = (self.g_s(b, 64) - x).pow(2).mean((1, 2, 3))
+                with torch.no_grad():                                    # the real cost of these bits
+                    cost = mse + price * self.bit_model.rate(b)
+                    better = cost < best_cost
+                    best = b.clone() if best is None else torch.where(better[:, None], b, best)
+                    best_cost = torch.minimum(cost, best_cost)
+                if step == steps:
+                    break
+                loss = (mse + price * self.bit_model.expected_rate(z.tanh())).sum()
+                (z.grad,) = torch.autograd.grad(loss, [z])               # the weights get no gradient
+            opt.step()
+            schedule.step()
+        return (best > 0).to(torch.uint8)
 
     @torch.no_grad()
     def fit_table(self, batches, contexts=(0, 2, 4, 6, 8)):

@@ -56,6 +56,9 @@ def test_cli_file_and_folder(ckpt, photo, tmp_path, capsys):
     assert cli(tmp_path / "photos", tmp_path / "bins", "--model", ckpt, capsys=capsys)[0] == 0
     assert cli("-d", tmp_path / "bins", tmp_path / "pngs", "--model", ckpt, capsys=capsys)[0] == 0
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["p0.png.png", "p1.png.png", "p2.png.png"]
+    code, out = cli(photo, tmp_path / "s.bin", "--model", ckpt, "--search", 5, capsys=capsys)     # searched bits
+    assert code == 0 and cli("-d", tmp_path / "s.bin", tmp_path / "s.png", "--model", ckpt, capsys=capsys)[0] == 0
+    assert Image.open(tmp_path / "s.png").size == (64, 51)
 
 
 def test_outputs_never_collide_and_missing_folders_are_made(ckpt, photo, tmp_path, capsys):
@@ -73,11 +76,15 @@ def test_outputs_never_collide_and_missing_folders_are_made(ckpt, photo, tmp_pat
 
 
 @pytest.mark.parametrize("case", ["folder into a file", "output under a file", "unwritable name",
-                                  "--batch 0", "--batch -1", "--benchmark -5", "--size 2000", "garbage --model"])
+                                  "--batch 0", "--batch -1", "--benchmark -5", "--size 2000", "garbage --model",
+                                  "--search -1", "--search with a map codec"])
 def test_mistakes_are_one_line_and_exit_2(case, ckpt, photo, tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jpg").write_bytes(photo.read_bytes())
     (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    map_codec = tmp_path / "map.pt"
+    if case == "--search with a map codec":
+        save_codec(map_codec, seed=0, bits=128, code="map")
     args = {"folder into a file": (tmp_path / "in", photo),
             "output under a file": (photo, photo / "x.bin"),
             "unwritable name": (photo, tmp_path / ("x" * 300 + ".bin")),
@@ -85,7 +92,9 @@ def test_mistakes_are_one_line_and_exit_2(case, ckpt, photo, tmp_path, capsys):
             "--batch -1": (tmp_path / "in", tmp_path / "out", "--batch", -1),
             "--benchmark -5": ("--benchmark", -5),
             "--size 2000": ("-d", photo, tmp_path / "x.png", "--size", 2000),
-            "garbage --model": (photo, tmp_path / "x.bin", "--model", tmp_path / "garbage.pt")}[case]
+            "garbage --model": (photo, tmp_path / "x.bin", "--model", tmp_path / "garbage.pt"),
+            "--search -1": (photo, tmp_path / "x.bin", "--search", -1),
+            "--search with a map codec": (photo, tmp_path / "x.bin", "--search", 5, "--model", map_codec)}[case]
     if "--model" not in args:
         args = (*args, "--model", ckpt)
     before = sorted(tmp_path.rglob("*"))

@@ -65,7 +65,7 @@ def test_the_photos_report_on_a_tiny_subset(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     report = (tmp_path / "results" / "benchmark.md").read_text()
-    for row in ("| ours, grid-64 |", "| thumbnail 4×4, 5 bit | 240 |", "| JPEG q1 |", "| WebP q0 |", "| original (ceiling) | 0 | ∞ | 1.000 | 0.00 |"):
+    for row in ("| ours, grid-64 |", "| ours, grid-64, search 400 |", "| thumbnail 4×4, 5 bit | 240 |", "| JPEG q1 |", "| WebP q0 |", "| original (ceiling) | 0 | ∞ | 1.000 | 0.00 |"):
         assert row in report, row
     assert (tmp_path / "results" / "photos.png").exists() and not (tmp_path / "results" / "rate_accuracy.png").exists()
 

@@ -11,7 +11,7 @@ import bitstream
 import data
 import files
 import metrics
-from model import Codec, codec_checkpoint, load_codec
+from model import SEARCH_PRICE, Codec, codec_checkpoint, load_codec
 from quantize import binarize
 
 CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -55,6 +55,40 @@ def test_grid_code_round_trip_and_each_cell_sees_only_its_neighbourhood(deep):
         moved = (model.g_a(x2) - model.g_a(x)).abs().view(3, 8, 4, 4).amax(dim=(0, 1))   # (4, 4) per cell
     assert moved[0, 0] > 0
     assert moved[2:, :].max() == 0 and moved[:, 2:].max() == 0, moved
+
+
+def test_search_finds_bits_that_cost_less_than_the_encoders_and_files_carry_them():
+    """Codec.search against its cost computed here, by hand: MSE of the decode + price × Σ -log2 p."""
+    model = random_codec(2, bits=128, code="grid")
+    x = torch.rand(4, 3, 64, 64) * 0.5 + torch.linspace(0, 0.5, 64)      # a gradient: something to find
+    with torch.no_grad():
+        own = (model.g_a(x) >= 0).to(torch.uint8)
+        model.bit_model.fit((torch.rand(256, 128) < 0.3).to(torch.uint8))   # a table where a 1 costs more
+    freqs, one, k = model.bit_model.freqs.tolist(), 1 << bitstream.PRECISION, model.bit_model.context
+
+    def cost(bits, price):                                              # (B,) per image
+        lengths = []
+        for row in bits.tolist():
+            total = 0.0
+            for i, bit in enumerate(row):                               # context: bit i-j at place j-1
+                p1 = freqs[i][sum(row[i - j] << (j - 1) for j in range(1, k + 1) if i >= j)] / one
+                total -= math.log2(p1 if bit else 1 - p1)
+            lengths.append(total)
+        with torch.no_grad():
+            mse = (model.g_s(2 * bits.float() - 1) - x).pow(2).mean((1, 2, 3))
+        return mse + price * torch.tensor(lengths), torch.tensor(lengths)
+
+    assert torch.equal(model.search(x, 0), own)                         # no steps: the encoder's bits
+    found = model.search(x, 30)
+    files_bits = [bitstream.decode(s, model.bits, freqs) for s in model.compress(x, search=30)["strings"]]
+    assert files_bits == found.tolist()                                 # compress(search=) sends them
+    (before, _), (after, _) = cost(own, SEARCH_PRICE), cost(found, SEARCH_PRICE)
+    assert (after <= before).all() and after.mean() < 0.95 * before.mean(), (before, after)
+    dear = 1e-4                                                          # a price that makes bits matter
+    (before, own_bits), (after, dear_bits) = cost(own, dear), cost(model.search(x, 30, price=dear), dear)
+    assert (after <= before).all() and dear_bits.mean() < own_bits.mean(), (own_bits, dear_bits)
+    with pytest.raises(ValueError, match="map code"):
+        random_codec(0, bits=128, code="map").search(x, 5)
 
 
 @pytest.mark.parametrize("code", ["global", "map"])
