@@ -124,8 +124,9 @@ def photo_benchmark(codec_paths, limit):
 
 
 def photo_sheet(codec_paths, count=7, cell=260):
-    """Whole held-out photos, in their own shapes: originals, then our decodes of one file at 256 and
-    at 64 pixels, then the baselines' (each from its own 64×64 square), the file bits under each."""
+    """Whole held-out photos, in their own shapes: originals, then our decodes (of the first two
+    codecs, with and without search; one file at 256 and at 64 pixels), then the baselines' (each
+    from its own 64×64 square), the file bits under each."""
     x, shapes, originals = [], [], []
     for path in datasets.photo_paths("test")[:count]:
         square, shape = files.load_square(path)
@@ -135,13 +136,16 @@ def photo_sheet(codec_paths, count=7, cell=260):
     x = torch.stack(x)
     rows = [("original", [img.resize((256, 256 * img.height // img.width) if img.width >= img.height
                                      else (256 * img.width // img.height, 256), Image.LANCZOS) for img in originals], None)]
-    for path in codec_paths[:1]:
+    for i, path in enumerate(codec_paths[:2]):       # each file decoded at 256 (the first also at 64)
         codec = load_codec(path)
-        blobs = [files.write_container(s, codec.fingerprint(), shape) for s, shape in zip(codec.compress(x)["strings"], shapes)]
-        for size in (256, 64):
-            x_hat = codec.decompress([files.read_container(b, codec.fingerprint()) for b in blobs], size)["x_hat"]
-            rows.append((f"{codec_name(path)}\nat {size} pixels", [files.to_image(files.crop_to_shape(xi, s))
-                                                                for xi, s in zip(x_hat, shapes)], [8 * len(b) for b in blobs]))
+        for search in (0, SEARCH):
+            strings = codec.compress(x, search)["strings"]
+            blobs = [files.write_container(s, codec.fingerprint(), shape) for s, shape in zip(strings, shapes)]
+            for size in (256, 64) if i == 0 and search else (256,):
+                x_hat = codec.decompress([files.read_container(b, codec.fingerprint()) for b in blobs], size)["x_hat"]
+                label = f"{codec_name(path)}\n{f'search {search}, ' if search else ''}at {size} pixels"
+                rows.append((label, [files.to_image(files.crop_to_shape(xi, s)) for xi, s in zip(x_hat, shapes)],
+                             [8 * len(b) for b in blobs]))
     for label, (encode, decode) in [("thumbnail 4×4, 5 bit", baselines.thumbnail(4, 5)), ("WebP q0", baselines.pillow("WEBP", 0))]:
         blobs = encode(x)
         rows.append((f"{label}\nat 64 pixels", [files.to_image(files.crop_to_shape(xi, s)) for xi, s in zip(decode(blobs), shapes)],
