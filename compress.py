@@ -40,6 +40,7 @@ TRAINED_ON = {"photos": "photos (a 64×64 impression of the colour layout, not t
               "scenes": "scenes (1-6 coloured shapes on a light background; a photo comes back as blobs)"}
 SHIPPED_HELP = """shipped codecs (--model checkpoints/NAME.pt):
   photos-256 (the default)                photos: the colour layout of any picture
+  photos-1472                             photos at WebP's smallest files (about 1,000 bits): use --search 400
   easyvqa-256, easyvqa-128, easyvqa-64    easy-VQA images: one coloured shape, for VQA
   scenes-256, scenes-map-120, scenes-128  scenes of 1-6 coloured shapes, for VQA
   easyvqa-256-no-adv, easyvqa-256-no-vqa  ablations: easyvqa-256 without the GAN or the VQA terms"""

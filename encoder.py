@@ -46,8 +46,9 @@ def check_code(bits, code, deep=0):
 def channels(width, deep=0):
     """Channels at 32, 16, 8 and 4 pixels: [w, 2w, 4w, 4w], or, with deep (the 4×4 features'
     channels), [w, 2w, deep/2, deep]. The low resolutions are where channels are cheap: a channel
-    of the 4×4 map costs 1/64 of one at 32×32, so a photo codec can be given more capacity where
-    the code is read and written without widening the costly layers near the pixels."""
+    of the 4×4 map costs 1/64 of one at 32×32, so a codec gets more capacity where the code is read
+    and written without widening the costly layers near the pixels. On photos at 1,472 bits, deep=256
+    took FD from 3.33 to 2.76 with 7% fewer bits, for 1.7× the training minutes (EXPERIMENTS.md)."""
     return [width, 2 * width, deep // 2, deep] if deep else [width, 2 * width, 4 * width, 4 * width]
 
 

@@ -50,7 +50,7 @@ from model import load_codec
 CKPT = Path(__file__).parent / "checkpoints"
 SHIPPED = {"easyvqa": ["easyvqa-64", "easyvqa-128", "easyvqa-256", "easyvqa-256-no-adv", "easyvqa-256-no-vqa"],  # -no-*: ablations
            "scenes": ["scenes-128", "scenes-map-120", "scenes-256"],
-           "photos": ["photos-256"]}
+           "photos": ["photos-256", "photos-1472"]}
 SEARCH = 400          # photos: also each codec with the bits 400 steps of Codec.search find (compress.py --search)
 
 
@@ -170,6 +170,10 @@ def number(v, fmt):
     return "—" if math.isnan(v) else "∞" if math.isinf(v) else format(v, fmt)
 
 
+def speed(v):                                        # images/s: whole numbers, or two digits under 10
+    return number(v, ".0f" if math.isnan(v) or v >= 10 else ".2g")
+
+
 def markdown(results, argv):
     lines = [f"Machine: {platform.machine()}, {platform.system()}, {torch.get_num_threads()} threads; Python "
              f"{platform.python_version()}, torch {torch.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}.",
@@ -184,7 +188,7 @@ def markdown(results, argv):
                       "FD uses the scenes attention judge's CNN, which never saw a photo.", "",
                       "| method | bits / image | PSNR dB | SSIM | FD | encode img/s | decode img/s |", "|---" * 7 + "|"]
             lines += [f"| {label} | {r['bits']:.0f} | {number(r['psnr'], '.2f')} | {number(r['ssim'], '.3f')} | "
-                      f"{number(r['fd'], '.2f')} | {number(r['encode_per_s'], '.0f')} | {number(r['decode_per_s'], '.0f')} |"
+                      f"{number(r['fd'], '.2f')} | {speed(r['encode_per_s'])} | {speed(r['decode_per_s'])} |"
                       for label, r in rows]
             lines.append("")
             continue
@@ -196,7 +200,7 @@ def markdown(results, argv):
                          + " | ".join(f"{100 * r['retention'][j]['overall']:.1f}%" for j in held_out)
                          + f" | *{100 * r['retention']['attention']['overall']:.1f}%*"
                          + f" | {number(r['psnr'], '.2f')} | {number(r['ssim'], '.3f')} | {number(r['fd'], '.2f')}"
-                         + f" | {number(r['encode_per_s'], '.0f')} | {number(r['decode_per_s'], '.0f')} |")
+                         + f" | {speed(r['encode_per_s'])} | {speed(r['decode_per_s'])} |")
         lines += ["", f"Held-out retention per question family ({name}; the lowest among {', '.join(held_out)}), "
                   "and each judge's accuracy on the originals:", "",
                   "| method | " + " | ".join(families) + " |", "|---" * (1 + len(families)) + "|"]

@@ -77,3 +77,19 @@ def test_the_photo_codec_beats_every_thumbnail_of_as_many_bits():
     assert len(smaller) >= 3
     for t in smaller:
         assert ours["psnr"] > t["psnr"] and ours["fd"] < t["fd"], (ours["bits"], ours["psnr"], ours["fd"], t["bits"], t["psnr"], t["fd"])
+
+
+def test_the_photo_codec_at_webps_bits_beats_webp_with_search():
+    """The issue's target at the smallest WebP file's bits: photos-1472, with the bits 400 steps of
+    Codec.search find (compress.py --search 400), in files no longer than WebP q0's, beats WebP's
+    PSNR or its FD. On the first 25 held-out squares, to keep the search's minute short (all 70 are
+    in the README: 24.95 dB and FD 2.62 against 24.82 dB and 2.76)."""
+    test = data.load("photos", "test")
+    features = judges.load_panel("scenes")[0]["attention"]
+    codec = load_codec(CKPT / "photos-1472.pt")
+    own = metrics.measure(metrics.codec_files(codec), {}, test, limit=25, features=features)
+    ours = metrics.measure(metrics.codec_files(codec, search=400), {}, test, limit=25, features=features)
+    webp = metrics.measure(baselines.pillow("WEBP", 0), {}, test, limit=25, features=features)
+    assert ours["bits"] <= webp["bits"], (ours["bits"], webp["bits"])
+    assert ours["psnr"] > webp["psnr"] or ours["fd"] < webp["fd"], (ours["psnr"], ours["fd"], webp["psnr"], webp["fd"])
+    assert ours["psnr"] > own["psnr"] + 2, (own["psnr"], ours["psnr"])     # what the search buys on its own
