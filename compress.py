@@ -16,8 +16,8 @@ square carries one more header byte, the shape, and decodes to that shape with -
 side. The code is 64×64 whatever the photo's size: a thumbnail-sized impression of a 4000×3000 photo.
 
 --search N sends the bits found by N steps of gradient descent through the decoder (Codec.search)
-instead of the encoder's one guess: files of about the same length that decode closer to the image,
-for N decodes' work per image. The decoder and the file format are the same either way.
+instead of the encoder's one guess: files a little longer that decode closer to the image, for
+N decodes' work per image. The decoder and the file format are the same either way.
 """
 import argparse
 import functools
@@ -124,7 +124,7 @@ def write(dst, blob):
 def run(args):
     model = load_codec(args.model)
     print(f"codec {args.model}: {model.bits} bits, trained on {describe(model.trained_on)}")
-    if args.search and not args.decompress and model.levels:
+    if args.search and not args.decompress and not model.can_search:
         error(f"--search needs a global or grid codec; {args.model} has the map code")
         return 2
     fingerprint, failures = model.fingerprint(), 0

@@ -109,7 +109,7 @@ def photo_benchmark(codec_paths, limit):
     features = judges.load_panel("scenes")[0]["attention"]
     methods = [(f"ours, {codec_name(p)}", lambda p=p: metrics.codec_files(load_codec(p))) for p in codec_paths]
     methods += [(f"ours, {codec_name(p)}, search {SEARCH}", lambda p=p: metrics.codec_files(load_codec(p), SEARCH))
-                for p in codec_paths if load_codec(p).args["code"] != "map"]       # the search can't steer a map
+                for p in codec_paths if load_codec(p).can_search]
     methods += [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: baselines.thumbnail(k, b))
                 for k, b in ((2, 5), (3, 4), (4, 4), (4, 5), (6, 4), (8, 4))]
     methods += [("JPEG q1", lambda: baselines.pillow("JPEG", 1))]
@@ -138,7 +138,7 @@ def photo_sheet(codec_paths, count=7, cell=260):
                                      else (256 * img.width // img.height, 256), Image.LANCZOS) for img in originals], None)]
     for i, path in enumerate(codec_paths[:2]):       # each file decoded at 256 (the first also at 64)
         codec = load_codec(path)
-        for search in (0, SEARCH) if codec.args["code"] != "map" else (0,):
+        for search in (0, SEARCH) if codec.can_search else (0,):
             strings = codec.compress(x, search)["strings"]
             blobs = [files.write_container(s, codec.fingerprint(), shape) for s, shape in zip(strings, shapes)]
             for size in (256, 64) if i == 0 and search else (256,):

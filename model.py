@@ -43,7 +43,7 @@ from decoder import Decoder
 from encoder import GROUP_BITS, Encoder
 from quantize import BitModel, binarize, keep_levels
 
-SEARCH_PRICE = 1e-6   # MSE per bit in Codec.search: about the encoder's own file lengths (EXPERIMENTS.md)
+SEARCH_PRICE = 1e-6   # MSE per bit in Codec.search: files 6-18% longer than the encoder's (EXPERIMENTS.md)
 
 
 class Codec(nn.Module):
@@ -66,6 +66,7 @@ class Codec(nn.Module):
         self.positions = 16 * self.levels + bits                               # what the coder walks through:
         self.bit_model = BitModel(self.positions, context)                     # the map's bits, then the code's
         self.gates = map_gates(self.levels) if code == "map" else None
+        self.can_search = code != "map"      # Codec.search moves bits, not the map that gates them
 
     def split(self, x, stochastic):
         """x -> y (B, bits) in (-1, 1), and the map code's keep (B, 16 cells, L) in {0, 1} (else None)."""
@@ -131,14 +132,14 @@ class Codec(nn.Module):
         with Adam and a cosine-decayed step. Each image keeps its cheapest bits seen (their real cost:
         MSE and BitModel.rate), the encoder's included, so the search never ends worse than the encoder.
         x (B, 3, 64, 64) -> bits (B, bits) uint8, as code_bits. Only the global and grid codes."""
-        if self.levels:
+        if not self.can_search:
             raise ValueError("search needs the global or grid code, not the map code")
         with torch.no_grad():
             z = torch.atanh(self.g_a(x).clamp(-0.999, 0.999))             # (B, bits) logits of the bits
         z.requires_grad_(True)
         opt = torch.optim.Adam([z], lr=0.1)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        best, best_cost = None, torch.full((len(x),), float("inf"), device=x.device)
+        best, best_cost = torch.zeros_like(z), torch.full((len(x),), float("inf"), device=x.device)
         for step in range(steps + 1):
             with torch.enable_grad():
                 b = binarize(z.tanh())                                   # (B, bits) in {-1, +1}
@@ -146,7 +147,7 @@ class Codec(nn.Module):
                 with torch.no_grad():                                    # the real cost of these bits
                     cost = mse + price * self.bit_model.rate(b)
                     better = cost < best_cost
-                    best = b.clone() if best is None else torch.where(better[:, None], b, best)
+                    best = torch.where(better[:, None], b, best)
                     best_cost = torch.minimum(cost, best_cost)
                 if step == steps:
                     break

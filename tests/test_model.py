@@ -239,7 +239,8 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
 # test images, as the code of commit c6c95f7 decoded them from its files, before model.py existed and
 # before container version 2; easyvqa-256, -128 and the two ablations as retrained with the GAN
 # weight at 0.0025, scenes-map-120 as fine-tuned for 105 more minutes,
-# scenes-256 as fine-tuned for 62 more minutes at 0.0025 (EXPERIMENTS.md). A change
+# scenes-256 as fine-tuned for 62 more minutes at 0.0025, photos-1472 as shipped (its test set
+# has 70 squares, so 70 images) (EXPERIMENTS.md). A change
 # that moves code around must not move a single coded bit.
 BITS_DIGEST = {
     "easyvqa-256": "85a41be344734eb6337bcf81bbf39db4dc49167e9521313ea1122749a241503c",
