@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-import bitstream as bs
+from fewbits.coding import arithmetic as bs
 
 TOTAL = 1 << bs.PRECISION
 

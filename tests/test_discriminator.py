@@ -1,7 +1,7 @@
 """The discriminator: its shapes, the projection term that makes it depend on the question, and the hinge losses."""
 import torch
 
-from discriminator import Discriminator, d_hinge_loss, g_hinge_loss
+from fewbits.nn.discriminator import Discriminator, d_hinge_loss, g_hinge_loss
 
 
 def test_scores_one_per_image_or_one_per_question():

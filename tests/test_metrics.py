@@ -1,11 +1,11 @@
-"""metrics.py: SSIM, the Fréchet distance and PSNR against direct implementations; accuracy and retention
+"""metrics.py and bench/protocol.py: SSIM, the Fréchet distance and PSNR against direct implementations; accuracy and retention
 against counts done by hand; measure() on a method whose every number is known."""
 import numpy as np
 import pytest
 import torch
 
-import data
-import metrics
+from fewbits import data, metrics
+from fewbits.bench import protocol
 
 
 def ssim_by_hand(a, b, sigma=1.5, size=11):
@@ -113,13 +113,13 @@ class Oracle(torch.nn.Module):
 def test_measure_counts_file_bits_and_accuracy_exactly():
     test = data.load("easyvqa", "test")
     gray = (lambda x, idx=None: [b"12345"] * len(x)), (lambda blobs: torch.full((len(blobs), 3, 64, 64), 0.5))
-    row = metrics.measure(gray, {"oracle": Oracle(test.q_answer, len(test.answer_names))}, test, limit=20, batch_size=7)
-    assert row["bits"] == 40.0                                       # 5-byte files
+    row = protocol.measure(gray, {"oracle": Oracle(test.q_answer, len(test.answer_names))}, test, limit=20, batch_size=7)
+    assert row.bits == 40.0                                       # 5-byte files
     x = test.images(torch.arange(20))
-    assert abs(row["psnr"] - metrics.psnr(torch.full_like(x, 0.5), x)) < 1e-4
+    assert abs(row.psnr - metrics.psnr(torch.full_like(x, 0.5), x)) < 1e-4
     _, _, answers = test.questions_of(torch.arange(20))
-    acc = row["acc"]["oracle"]["overall"]
+    acc = row.acc["oracle"]["overall"]
     assert abs(acc - (answers == 0).float().mean().item()) < 1e-6 and 0 < acc < 1
     oracle = Oracle(test.q_answer, len(test.answer_names))
-    assert metrics.measure(metrics.originals(), {"oracle": oracle}, test, limit=20, batch_size=7)["acc"]["oracle"]["overall"] == 1.0
+    assert protocol.measure(protocol.originals(), {"oracle": oracle}, test, limit=20, batch_size=7).acc["oracle"]["overall"] == 1.0
     assert oracle.asked == len(answers)

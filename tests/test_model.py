@@ -1,4 +1,4 @@
-"""model.py: the Codec's compress / decompress contract, file sizes against Σ -log2 p, and its checkpoints."""
+"""codec/: the Codec's compress / decompress contract, file sizes against Σ -log2 p, and its checkpoints."""
 import hashlib
 import math
 from pathlib import Path
@@ -7,19 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-import bitstream
-import data
-import files
-import metrics
-from model import SEARCH_PRICE, Codec, codec_checkpoint, load_codec
-from quantize import binarize
-
-CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
+import fewbits
+from fewbits import data, files, zoo
+from fewbits.codec import CODECS, GlobalCodec, GridCodec, MapCodec, codec_checkpoint, load_codec, search_bits
+from fewbits.codec.search import PRICE as SEARCH_PRICE
+from fewbits.coding import arithmetic as bitstream
+from fewbits.coding import container
+from fewbits.nn.quantize import binarize
 
 
 def random_codec(seed, bits=256, code="global", deep=0):
+    """A codec of random weights; for the map code, `bits` is the capacity (the mean budget is half)."""
     torch.manual_seed(seed)
-    return Codec(bits=bits, width=8, context=2, code=code, deep=deep).eval()
+    return CODECS[code](bits=bits // 2 if code == "map" else bits, width=8, context=2, deep=deep).eval()
 
 
 def test_round_trip_is_exact_and_decodes_at_any_size():
@@ -78,17 +78,17 @@ def test_search_finds_bits_that_cost_less_than_the_encoders_and_files_carry_them
             mse = (model.g_s(2 * bits.float() - 1) - x).pow(2).mean((1, 2, 3))
         return mse + price * torch.tensor(lengths), torch.tensor(lengths)
 
-    assert torch.equal(model.search(x, 0), own)                         # no steps: the encoder's bits
-    found = model.search(x, 30)
+    assert torch.equal(search_bits(model, x, 0), own)                         # no steps: the encoder's bits
+    found = search_bits(model, x, 30)
     files_bits = [bitstream.decode(s, model.bits, freqs) for s in model.compress(x, search=30)["strings"]]
     assert files_bits == found.tolist()                                 # compress(search=) sends them
     (before, _), (after, _) = cost(own, SEARCH_PRICE), cost(found, SEARCH_PRICE)
     assert (after <= before).all() and after.mean() < 0.95 * before.mean(), (before, after)
     dear = 1e-4                                                          # a price that makes bits matter
-    (before, own_bits), (after, dear_bits) = cost(own, dear), cost(model.search(x, 30, price=dear), dear)
+    (before, own_bits), (after, dear_bits) = cost(own, dear), cost(search_bits(model, x, 30, price=dear), dear)
     assert (after <= before).all() and dear_bits.mean() < own_bits.mean(), (own_bits, dear_bits)
     with pytest.raises(ValueError, match="map code"):
-        random_codec(0, bits=128, code="map").search(x, 5)
+        search_bits(random_codec(0, bits=128, code="map"), x, 5)
 
 
 @pytest.mark.parametrize("code", ["global", "map"])
@@ -108,7 +108,7 @@ def test_the_rate_reaches_the_encoder(code):
 
 
 def test_map_code_sends_what_the_importance_map_keeps_and_nothing_else():
-    """The map code (model.py): keep bits, then the kept groups of each cell's bits. Reference: the
+    """The map code (codec/variants.py): keep bits, then the kept groups of each cell's bits. Reference: the
     mask built here from round(L p), the one-bit-at-a-time decoder with the gates, and g_s on the
     signs with every bit not sent set to 0."""
     model = random_codec(3, bits=128, code="map")                    # 8 bits per cell: 2 groups of 4
@@ -161,7 +161,7 @@ def test_fit_table_takes_the_context_that_pays_and_files_still_decode(tmp_path):
     of it: fit_table must take at least that much. On a real codec (the map code, with gated bits) the
     counted table codes files that decode to the same bits, and survives a checkpoint."""
     torch.manual_seed(0)
-    codec = Codec(bits=64)
+    codec = GlobalCodec(bits=64)
     seeds = (torch.rand(2000, 3) < 0.5).to(torch.uint8)
     repeated = seeds.repeat(1, 22)[:, :64]
     codec.code_bits = lambda x: (repeated[x], torch.ones_like(repeated[x], dtype=torch.bool))
@@ -169,7 +169,7 @@ def test_fit_table_takes_the_context_that_pays_and_files_still_decode(tmp_path):
     assert codec.args["context"] >= 4 and costs[codec.args["context"]] == min(costs.values())
     assert codec.bit_model.rate(2.0 * repeated[:100] - 1).mean() < 3.5        # the 3 free bits, and change
 
-    codec = Codec(bits=128, code="map").eval()
+    codec = MapCodec(bits=64).eval()
     x = torch.rand(300, 3, 64, 64)
     codec.fit_table(x.split(100))
     bits, active = codec.code_bits(x[:20])
@@ -182,15 +182,23 @@ def test_fit_table_takes_the_context_that_pays_and_files_still_decode(tmp_path):
     assert again.args == codec.args and torch.equal(again.bit_model.freqs, codec.bit_model.freqs)
 
 
-@pytest.mark.parametrize("bits, code", [(100, "global"), (136, "grid"), (8, "global"), (4096, "global"), (96, "map")])
+@pytest.mark.parametrize("bits, code", [(100, "global"), (136, "grid"), (8, "global"), (4096, "global"), (1100, "map"),
+                                        (4, "map")])
 def test_bits_the_file_header_cannot_hold_are_refused_up_front(bits, code):
     with pytest.raises(ValueError, match="bits must be"):
-        Codec(bits=bits, code=code)
+        CODECS[code](bits=bits)
+
+
+def test_bits_means_the_budget_for_every_variant():
+    """Codec(bits=…) is what --bits asks for: the code's length for the global and grid codes, the mean
+    for the map code, whose capacity is twice that in whole groups of 64."""
+    assert GlobalCodec(bits=64).capacity == GridCodec(bits=64).capacity == 64
+    assert MapCodec(bits=120).capacity == 256 and MapCodec(bits=120).bits == 120
 
 
 def test_deep_channels_must_fill_groupnorm_groups():
     with pytest.raises(ValueError, match="deep must be"):
-        Codec(bits=256, deep=24)                                 # deep / 2 = 12: not groups of 8
+        GlobalCodec(bits=256, deep=24)                                 # deep / 2 = 12: not groups of 8
 
 
 def test_file_size_is_header_plus_payload_and_close_to_the_ideal_code_length():
@@ -198,17 +206,18 @@ def test_file_size_is_header_plus_payload_and_close_to_the_ideal_code_length():
     table, computed here bit by bit. This coder spends at most 2 bits more per file (finish()'s two
     bits pin an interval at least a quarter as wide as the message's), plus the padding to a whole
     byte. The float bit model's rate (the training term) is within 1% of the reference."""
-    codec = load_codec(CKPT / "easyvqa-256.pt")
+    codec = fewbits.load("easyvqa-256")
     x = data.load("easyvqa", "test").images(torch.arange(50))
-    strings = codec.compress(x)["strings"]
-    blobs = metrics.codec_files(codec)[0](x)
+    strings = codec.model.compress(x)["strings"]
+    blobs = codec.compress(x)
+    codec = codec.model
     freqs, mask = codec.bit_model.freqs.tolist(), (1 << codec.bit_model.context) - 1   # the context: k bits before each
     with torch.no_grad():
         b = torch.where(codec.g_a(x) >= 0, 1.0, -1.0)
         rate = codec.bit_model.rate(b)
     overhead = []
     for blob, s, row, r in zip(blobs, strings, (b > 0).int().tolist(), rate.tolist()):
-        assert len(blob) == files.HEADER_BYTES + len(s) and blob.endswith(s)
+        assert len(blob) == container.HEADER_BYTES + len(s) and blob.endswith(s)
         ideal, ctx = 0.0, 0
         for i, bit in enumerate(row):
             p1 = freqs[i][ctx] / (1 << bitstream.PRECISION)
@@ -257,9 +266,12 @@ BITS_DIGEST = {
 
 @pytest.mark.parametrize("name", sorted(BITS_DIGEST))
 def test_shipped_codecs_code_the_same_bits_as_before(name):
-    codec = load_codec(CKPT / f"{name}.pt")
+    codec = fewbits.load(name)
     test = data.load(name.split("-")[0], "test")
     x = test.images(torch.arange(min(100, len(test))))              # photos: 70 held-out squares
-    payloads = [files.read_container(b, codec.fingerprint()) for b in metrics.codec_files(codec)[0](x)]
-    bits = bitstream.decode_batch(payloads, codec.positions, codec.bit_model.freqs.numpy(), codec.gates)
+    blobs = codec.compress(x)
+    assert all(blob[1] == zoo.MODELS[name]["fingerprint"] for blob in blobs)
+    payloads = [codec.parse(b)[0] for b in blobs]
+    model = codec.model
+    bits = bitstream.decode_batch(payloads, model.positions, model.bit_model.freqs.numpy(), model.gates)
     assert hashlib.sha256(np.ascontiguousarray(bits, dtype=np.uint8).tobytes()).hexdigest() == BITS_DIGEST[name]

@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from bitstream import PRECISION
-from quantize import BitModel, binarize, keep_levels
+from fewbits.coding.arithmetic import PRECISION
+from fewbits.nn.quantize import BitModel, binarize, keep_levels
 
 
 def test_forward_values_in_both_modes():
