@@ -13,17 +13,15 @@ The -no-adv and -no-vqa codecs are the ablations: easyvqa-256 trained without th
 without the VQA terms (EXPERIMENTS.md).
 """
 import re
-from pathlib import Path
 
 import pytest
 
-import data
-import baselines
-import judges
-import metrics
-from model import load_codec
+import fewbits
+from fewbits import data, metrics, zoo
+from fewbits.bench import baselines
+from fewbits.bench.protocol import measure, score_codec
+from fewbits.vqa import judges
 
-CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
 FLOORS = {"easyvqa-256": 0.98, "easyvqa-128": 0.975, "easyvqa-64": 0.95, "scenes-256": 0.93, "scenes-map-120": 0.95,
           "scenes-128": 0.48,
           "easyvqa-256-no-adv": 0.98, "easyvqa-256-no-vqa": 0.96}
@@ -33,24 +31,23 @@ THUMBNAIL = {64: (2, 5), 120: (3, 4), 128: (3, 4), 256: (4, 5)}   # the k×k, b-
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_shipped_codec_keeps_the_judges_answers(name):
-    path = CKPT / f"{name}.pt"
-    assert path.stat().st_size <= 10 * 2 ** 20
-    codec = load_codec(path)
+    assert (zoo.FOLDER / zoo.MODELS[name]["file"]).stat().st_size <= 10 * 2 ** 20
+    codec = fewbits.load(name)
     dataset, bits = name.split("-")[0], int(re.search(r"\d+", name).group())
-    assert codec.bits == (2 * bits + 63) // 64 * 64 if codec.args["code"] == "map" else bits   # map: the mean
+    assert codec.model.bits == bits == zoo.MODELS[name]["bits"]          # the map code: the mean
     panel, vocab = judges.load_panel(dataset)
     held_out = {family: panel[family] for family in judges.PANEL[dataset]}
     test = data.load(dataset, "test", vocab=vocab)
-    row = metrics.score_codec(codec, held_out, test, limit=500)
-    assert row["bits"] <= bits + 8 * 3 + 8                            # header + at most a byte over the budget
-    lowest = metrics.lowest(row["retention"], judges.PANEL[dataset])
-    assert lowest["overall"] >= FLOORS[name], row["retention"]
-    assert all(lowest[f] >= FAMILY_FLOORS.get(name, 0) for f in test.families), row["retention"]
+    row = score_codec(codec, held_out, test, limit=500)
+    assert row.bits <= bits + 8 * 3 + 8                            # header + at most a byte over the budget
+    lowest = metrics.lowest(row.retention, judges.PANEL[dataset])
+    assert lowest["overall"] >= FLOORS[name], row.retention
+    assert all(lowest[f] >= FAMILY_FLOORS.get(name, 0) for f in test.families), row.retention
     # and far better than the naive baseline with as many bits, for every judge
-    thumb = metrics.measure(baselines.thumbnail(*THUMBNAIL[bits]), held_out, test, limit=500)
-    assert thumb["bits"] <= bits
+    thumb = measure(baselines.thumbnail(*THUMBNAIL[bits]), held_out, test, limit=500)
+    assert thumb.bits <= bits
     for family in held_out:
-        assert row["acc"][family]["overall"] > thumb["acc"][family]["overall"] + 0.1, (family, row["acc"], thumb["acc"])
+        assert row.acc[family]["overall"] > thumb.acc[family]["overall"] + 0.1, (family, row.acc, thumb.acc)
 
 
 def test_the_adversarial_term_buys_realism():
@@ -58,8 +55,7 @@ def test_the_adversarial_term_buys_realism():
     distributed more like the originals' (a smaller Fréchet distance) than without it."""
     panel, vocab = judges.load_panel("easyvqa")
     test = data.load("easyvqa", "test", vocab=vocab)
-    fd = {name: metrics.measure(metrics.codec_files(load_codec(CKPT / f"{name}.pt")), {}, test, limit=500,
-                                features=panel["attention"])["fd"]
+    fd = {name: measure(fewbits.load(name).method(), {}, test, limit=500, features=panel["attention"]).fd
           for name in ("easyvqa-256", "easyvqa-256-no-adv")}
     assert 2 * fd["easyvqa-256"] < fd["easyvqa-256-no-adv"], fd
 
@@ -69,27 +65,27 @@ def test_the_photo_codec_beats_every_thumbnail_of_as_many_bits():
     and a smaller FD than every thumbnail whose files are no longer than ours."""
     test = data.load("photos", "test")
     features = judges.load_panel("scenes")[0]["attention"]
-    ours = metrics.measure(metrics.codec_files(load_codec(CKPT / "photos-256.pt")), {}, test, features=features)
-    assert ours["bits"] <= 256 + 8 * 4 + 8
-    thumbs = [metrics.measure(baselines.thumbnail(k, b), {}, test, features=features)
+    ours = measure(fewbits.load("photos-256").method(), {}, test, features=features)
+    assert ours.bits <= 256 + 8 * 4 + 8
+    thumbs = [measure(baselines.thumbnail(k, b), {}, test, features=features)
               for k, b in ((2, 5), (3, 4), (4, 4), (4, 5), (5, 3), (6, 4))]
-    smaller = [t for t in thumbs if t["bits"] <= ours["bits"]]
+    smaller = [t for t in thumbs if t.bits <= ours.bits]
     assert len(smaller) >= 3
     for t in smaller:
-        assert ours["psnr"] > t["psnr"] and ours["fd"] < t["fd"], (ours["bits"], ours["psnr"], ours["fd"], t["bits"], t["psnr"], t["fd"])
+        assert ours.psnr > t.psnr and ours.fd < t.fd, (ours, t)
 
 
 def test_the_photo_codec_at_webps_bits_beats_webp_with_search():
     """The issue's target at the smallest WebP file's bits: photos-1472, with the bits 400 steps of
-    Codec.search find (compress.py --search 400), in files no longer than WebP q0's, beats WebP's
+    Codec.search find (fewbits compress --search 400), in files no longer than WebP q0's, beats WebP's
     PSNR or its FD. On the first 25 held-out squares, to keep the search's minute short (all 70 are
     in the README: 24.95 dB and FD 2.62 against 24.82 dB and 2.76)."""
     test = data.load("photos", "test")
     features = judges.load_panel("scenes")[0]["attention"]
-    codec = load_codec(CKPT / "photos-1472.pt")
-    own = metrics.measure(metrics.codec_files(codec), {}, test, limit=25, features=features)
-    ours = metrics.measure(metrics.codec_files(codec, search=400), {}, test, limit=25, features=features)
-    webp = metrics.measure(baselines.pillow("WEBP", 0), {}, test, limit=25, features=features)
-    assert ours["bits"] <= webp["bits"], (ours["bits"], webp["bits"])
-    assert ours["psnr"] > webp["psnr"] or ours["fd"] < webp["fd"], (ours["psnr"], ours["fd"], webp["psnr"], webp["fd"])
-    assert ours["psnr"] > own["psnr"] + 2, (own["psnr"], ours["psnr"])     # what the search buys on its own
+    codec = fewbits.load("photos-1472")
+    own = measure(codec.method(), {}, test, limit=25, features=features)
+    ours = measure(codec.method(search=400), {}, test, limit=25, features=features)
+    webp = measure(baselines.pillow("WEBP", 0), {}, test, limit=25, features=features)
+    assert ours.bits <= webp.bits, (ours.bits, webp.bits)
+    assert ours.psnr > webp.psnr or ours.fd < webp.fd, (ours.psnr, ours.fd, webp.psnr, webp.fd)
+    assert ours.psnr > own.psnr + 2, (own.psnr, ours.psnr)     # what the search buys on its own

@@ -1,4 +1,4 @@
-"""compress.py, the command line: files and folders, input conversions, and every kind of bad input."""
+"""fewbits compress | decompress, the command line: files and folders, input conversions, and every kind of bad input."""
 import random
 import struct
 import subprocess
@@ -11,16 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-import compress
-import files
-from model import Codec, codec_checkpoint, load_codec
-
-ROOT = Path(__file__).resolve().parent.parent
+from fewbits import files
+from fewbits.cli import compress
+from fewbits.codec import CODECS, codec_checkpoint, load_codec
+from fewbits.coding import container
 
 
 def save_codec(path, seed, bits=256, code="global"):
     torch.manual_seed(seed)
-    files.save_checkpoint(codec_checkpoint(Codec(bits=bits, width=8, context=2, code=code)), path)
+    files.save_checkpoint(codec_checkpoint(CODECS[code](bits=bits, width=8, context=2)), path)
     return load_codec(path)
 
 
@@ -40,7 +39,10 @@ def photo(tmp_path):
 
 
 def cli(*args, capsys=None):
-    code = compress.main([str(a) for a in args])
+    """fewbits compress ARGS, or fewbits decompress ARGS when the first is -d."""
+    args = [str(a) for a in args]
+    decompress = args[:1] == ["-d"]
+    code = compress.main(args[decompress:], decompress=decompress)
     return code, capsys.readouterr() if capsys else None
 
 
@@ -84,7 +86,7 @@ def test_mistakes_are_one_line_and_exit_2(case, ckpt, photo, tmp_path, capsys):
     (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
     map_codec = tmp_path / "map.pt"
     if case == "--search with a map codec":
-        save_codec(map_codec, seed=0, bits=128, code="map")
+        save_codec(map_codec, seed=0, bits=64, code="map")
     args = {"folder into a file": (tmp_path / "in", photo),
             "output under a file": (photo, photo / "x.bin"),
             "unwritable name": (photo, tmp_path / ("x" * 300 + ".bin")),
@@ -133,21 +135,21 @@ def test_any_shape_decodes_to_its_shape(tmp_path):
     rng = np.random.default_rng(2)
     for (w, h), header, out in [((90, 60), 4, (128, 86)), ((30, 120), 4, (32, 128)), ((50, 50), 3, (128, 128))]:
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "a.png")
-        assert compress.main([str(tmp_path / "a.png"), str(tmp_path / "a.bin")]) == 0
+        assert cli(tmp_path / "a.png", tmp_path / "a.bin", "--force")[0] == 0
         blob = (tmp_path / "a.bin").read_bytes()
-        assert files.header_bytes(blob) == header
-        assert compress.main(["-d", str(tmp_path / "a.bin"), str(tmp_path / "a.out.png"), "--size", "128"]) == 0
+        assert container.header_bytes(blob) == header
+        assert cli("-d", tmp_path / "a.bin", tmp_path / "a.out.png", "--size", "128", "--force")[0] == 0
         assert Image.open(tmp_path / "a.out.png").size == out, (w, h)
 
 
 def test_another_codecs_file_names_its_codec(tmp_path, capsys):
     """A file decoded with the wrong codec: one line that names the shipped codec that made it."""
     Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(tmp_path / "a.png")
-    assert compress.main([str(tmp_path / "a.png"), str(tmp_path / "a.bin"), "--model", str(compress.CKPT / "scenes-256.pt")]) == 0
+    assert cli(tmp_path / "a.png", tmp_path / "a.bin", "--model", "scenes-256")[0] == 0
     capsys.readouterr()
-    assert compress.main(["-d", str(tmp_path / "a.bin"), str(tmp_path / "a.out.png")]) == 2
+    assert cli("-d", tmp_path / "a.bin", tmp_path / "a.out.png")[0] == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"made by {compress.CKPT / 'scenes-256.pt'}" in err[0]
+    assert len(err) == 1 and "made by scenes-256: add --model scenes-256" in err[0]
     assert not (tmp_path / "a.out.png").exists()
 
 
@@ -189,10 +191,32 @@ def test_bad_bins_are_refused(ckpt, photo, tmp_path, capsys):
         assert not (tmp_path / (name + ".png")).exists()
 
 
-def test_real_command_line(ckpt, photo, tmp_path):
-    r = subprocess.run([sys.executable, "compress.py", str(photo), str(tmp_path / "x.bin"), "--model", str(ckpt)],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0 and "bits" in r.stdout
-    r = subprocess.run([sys.executable, "compress.py", "-d", str(photo), str(tmp_path / "x.png"), "--model", str(ckpt)],
-                       cwd=ROOT, capture_output=True, text=True)
+def test_real_command_line_from_any_folder_with_a_zoo_name(photo, tmp_path):
+    """The console script and python -m, run from a folder that is not the repository's."""
+    r = subprocess.run(["fewbits", "compress", str(photo), str(tmp_path / "x.bin"), "--model", "easyvqa-64"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and "bits" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-m", "fewbits", "decompress", str(photo), str(tmp_path / "x.png"),
+                        "--model", "easyvqa-64"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = subprocess.run([sys.executable, "-m", "fewbits", "nonsense"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "compress" in r.stderr
+
+
+def test_an_existing_output_is_refused_unless_forced(ckpt, photo, tmp_path, capsys):
+    """As gzip and zstd do: one line and nothing written, for a file and for a folder's outputs alike;
+    --force overwrites."""
+    (tmp_path / "a.bin").write_bytes(b"precious")
+    code, out = cli(photo, tmp_path / "a.bin", "--model", ckpt, capsys=capsys)
+    assert code == 2 and len(out.err.strip().splitlines()) == 1 and "--force" in out.err
+    assert (tmp_path / "a.bin").read_bytes() == b"precious"
+    (tmp_path / "in").mkdir()
+    for name in ("p.png", "q.png"):
+        Image.open(photo).save(tmp_path / "in" / name)
+    (tmp_path / "bins").mkdir()
+    (tmp_path / "bins" / "q.png.bin").write_bytes(b"precious")
+    code, out = cli(tmp_path / "in", tmp_path / "bins", "--model", ckpt, capsys=capsys)
+    assert code == 2 and "q.png.bin" in out.err and sorted(p.name for p in (tmp_path / "bins").iterdir()) == ["q.png.bin"]
+    assert cli(tmp_path / "in", tmp_path / "bins", "--model", ckpt, "--force", capsys=capsys)[0] == 0
+    assert (tmp_path / "bins" / "q.png.bin").read_bytes() != b"precious"
+    assert cli(photo, tmp_path / "a.bin", "--model", ckpt, "--force", capsys=capsys)[0] == 0

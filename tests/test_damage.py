@@ -11,14 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import bitstream
-import compress
-import data
-import files
-import metrics
-from model import load_codec
+import fewbits
+from fewbits import data, files
+from fewbits.cli import compress
+from fewbits.coding import container
 
-CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED = ["photos-256", "easyvqa-256", "easyvqa-64", "easyvqa-256-no-adv", "easyvqa-256-no-vqa", "scenes-256", "scenes-128",
            "scenes-map-120"]      # easyvqa-128 codes as easyvqa-256 does: the same code, coder and header
 
@@ -35,14 +32,14 @@ def real_files():
                 buf = io.BytesIO()
                 files.to_image(xi).save(buf, format=fmt)
                 images.append((fmt.lower(), buf.getvalue()))
-        out[name] = (metrics.codec_files(load_codec(CKPT / f"{name}.pt"))[0](x), images)
+        out[name] = (fewbits.load(name).compress(x), images)
     return out
 
 
 def run_folder(src, dst, name, capsys, decompress=True):
-    """compress.py on a folder -> {input name: "done" | "refused"}, checking that each input has
-    exactly one of an output and one error line, and that nothing else was written."""
-    code = compress.main([*(["-d"] if decompress else []), str(src), str(dst), "--model", str(CKPT / f"{name}.pt")])
+    """fewbits decompress (or compress) on a folder -> {input name: "done" | "refused"}, checking that each
+    input has exactly one of an output and one error line, and that nothing else was written."""
+    code = compress.main([str(src), str(dst), "--model", name], decompress=decompress)
     err = capsys.readouterr().err
     assert "Traceback" not in err
     lines = [line for line in err.replace("\r", "\n").splitlines() if "error: " in line]   # not the bar's
@@ -94,7 +91,7 @@ def test_fuzzed_bins_and_images_are_decoded_or_refused(name, real_files, tmp_pat
             blob = blob[:3] + rng.randbytes(rng.randint(0, 60))
         elif kind in (3, 4):                                          # random payload, a correct checksum:
             payload = rng.randbytes(rng.randint(0, 60))               # only the coder can refuse these
-            blob = files.write_container(payload, blob[1])
+            blob = container.write_container(payload, blob[1])
         elif kind == 5:                                               # random everything
             blob = rng.randbytes(rng.randint(0, 60))
         elif kind == 6:                                               # another codec's file, an old version

@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-import data
-import scenes
-
-ROOT = Path(__file__).resolve().parent.parent
+from fewbits.cli import train as train_cli
+from fewbits.data import datasets as data
+from fewbits.data import scenes
+from fewbits.files import to_tensor
 SIZES, SHAPES = ("small", "large"), ("circle", "square", "triangle")
 COLORS = ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")
 
@@ -119,8 +119,25 @@ def test_images_and_questions_interface(name, test_split):
     assert set(qi.tolist()) == {0, 1} and len(tokens) == len(answers) > 0
     assert (d.q_image[d.first[3]:d.first[4]] == 3).all()
     if name == "easyvqa":
-        assert len(data.load("easyvqa", "train")) == 4000 and len(d) == 1000
-        assert len(data.load("easyvqa", "train").q_answer) == 38575 and len(d.q_answer) == 9673
+        train, val = data.load("easyvqa", "train"), data.load("easyvqa", "val")
+        assert (len(train), len(val), len(d)) == (3500, 500, 1000)
+        assert (len(train.q_answer), len(val.q_answer), len(d.q_answer)) == (33742, 4833, 9673)   # 38,575 in all
+
+
+def test_validation_splits_are_carved_from_the_training_data():
+    """easy-VQA's validation split is the last 500 training images with their own questions; the
+    scenes' is its own generated split, none of whose images is a training or a test image."""
+    import easy_vqa
+    texts, answers, ids = easy_vqa.get_train_questions()
+    val = data.load("easyvqa", "val")
+    first = easy_vqa.get_train_image_paths()[3500]
+    assert torch.equal(val.images([0])[0], to_tensor(Image.open(first).convert("RGB")))
+    mine = sorted((t, a) for t, a, i in zip(texts, answers, ids) if i == 3500)
+    rows = torch.arange(val.first[0], val.first[1])
+    assert sorted((val.texts[r], val.answer_names[val.q_answer[r]]) for r in rows.tolist()) == mine
+    splits = {split: data.load("scenes", split).pixels for split in ("train", "val", "test")}
+    seen = {x.numpy().tobytes() for split in ("train", "test") for x in splits[split]}
+    assert len(splits["val"]) == 1000 and not any(x.numpy().tobytes() in seen for x in splits["val"])
 
 
 def test_folder_images_with_augmentation(tmp_path):
@@ -137,34 +154,16 @@ def test_folder_images_with_augmentation(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "unreadable"])
-def test_bad_folder_is_one_line_and_exit_2(case, tmp_path):
+def test_bad_folder_is_one_line_and_exit_2(case, tmp_path, capsys):
     folder = tmp_path / "photos"
     if case != "missing":
         folder.mkdir()
     if case == "unreadable":
         (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
-    r = subprocess.run([sys.executable, "vqa.py", "--data", str(folder)], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(folder) in lines[0] and "Traceback" not in r.stderr
-
-
-def test_shift_matches_numpy_roll_away_from_the_edges_and_repeats_the_edge():
-    """data.shift, which the VQA loss's jitter uses, against np.roll (an independent reference) where
-    nothing wrapped round; in the gap it repeats the edge row or column."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(6, 3, 10, 12, generator=g)
-    dy, dx = torch.tensor([0, 1, -2, 2, 0, -1]), torch.tensor([0, -1, 2, 1, -2, 3])
-    y = data.shift(x, dy, dx)
-    for i, (a, b) in enumerate(zip(dy.tolist(), dx.tolist())):
-        rolled = np.roll(x[i].numpy(), (a, b), axis=(1, 2))
-        rows, cols = slice(max(a, 0), 10 + min(a, 0)), slice(max(b, 0), 12 + min(b, 0))
-        assert np.array_equal(y[i].numpy()[:, rows, cols], rolled[:, rows, cols])
-        if a > 0:                                      # moved down: the top rows repeat row 0
-            assert torch.equal(y[i, :, :a, max(b, 0):12 + min(b, 0)], x[i, :, :1, max(-b, 0):12 - max(b, 0)].expand(-1, a, -1))
-    x.requires_grad_(True)
-    data.shift(x, dy, dx).sum().backward()             # each output pixel reads one input pixel
-    assert x.grad.sum().item() == pytest.approx(x[0].numel() * len(x))
+    assert train_cli.main(["--data", str(folder), "--dry_run", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(folder) in lines[0] and "Traceback" not in err
 
 
 def test_photos_held_out_are_scikit_images_and_fixed():
@@ -181,10 +180,10 @@ def test_photos_held_out_are_scikit_images_and_fixed():
 def test_photo_training_set_from_its_packages(tmp_path):
     """--data photos reads the listed files of Debian's packages under CODEC_PHOTOS (default /usr/share).
     Missing, it names the command that installs them; present (here, stand-ins at the same paths),
-    train.py runs on them."""
+    fewbits train runs on them, the last five validating."""
     env = {**os.environ, "CODEC_PHOTOS": str(tmp_path)}
-    r = subprocess.run([sys.executable, "train.py", "--data", "photos", "--dry_run", "--out", str(tmp_path / "run")],
-                       cwd=ROOT, capture_output=True, text=True, env=env)
+    train = [sys.executable, "-m", "fewbits", "train", "--data", "photos", "--dry_run", "--out", str(tmp_path / "run")]
+    r = subprocess.run(train, capture_output=True, text=True, env=env)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "apt-get install plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers-16.04" in r.stderr
     rng = np.random.default_rng(0)
@@ -192,8 +191,7 @@ def test_photo_training_set_from_its_packages(tmp_path):
         for p in files:
             (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)).save(tmp_path / p)
-    r = subprocess.run([sys.executable, "train.py", "--data", "photos", "--code", "grid", "--dry_run",
-                        "--out", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, env=env)
+    r = subprocess.run([*train, "--code", "grid"], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and (tmp_path / "run" / "codec.pt").exists(), r.stderr[-2000:]
     crops = data.PhotoData([tmp_path / data.TRAIN_PHOTOS["mate-backgrounds"][0]], "train").images(torch.zeros(50, dtype=torch.long))
     assert crops.shape == (50, 3, 64, 64) and len({c.sum().item() for c in crops}) == 50   # random crops

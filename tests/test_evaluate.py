@@ -1,19 +1,13 @@
-"""evaluate.py: the baselines' files, and the whole command on a tiny subset."""
+"""fewbits evaluate: the baselines' files, and the whole command on a tiny subset."""
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
 
-import baselines
-import evaluate
-import files
-import metrics
-import scenes
-from model import Codec, codec_checkpoint
-
-ROOT = Path(__file__).resolve().parent.parent
+from fewbits import files, metrics
+from fewbits.bench import baselines
+from fewbits.cli import evaluate
+from fewbits.codec import GlobalCodec, GridCodec, codec_checkpoint
+from fewbits.data import scenes
 
 
 def test_thumbnail_files_hold_exactly_k_k_3_b_bits():
@@ -41,11 +35,10 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     """A random-weight codec, 20 easy-VQA test images: every row is measured and the files appear."""
     torch.manual_seed(0)
     (tmp_path / "random-64").mkdir()               # a run's codec.pt is named after its folder
-    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data="easyvqa"), tmp_path / "random-64" / "codec.pt")
-    r = subprocess.run([sys.executable, "evaluate.py", "--data", "easyvqa", "--limit", "20", "--codec",
-                        str(tmp_path / "random-64" / "codec.pt"), "--out", str(tmp_path / "results")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    files.save_checkpoint(codec_checkpoint(GlobalCodec(bits=64, width=8), data="easyvqa"),
+                          tmp_path / "random-64" / "codec.pt")
+    assert evaluate.main(["--data", "easyvqa", "--limit", "20", "--codec", str(tmp_path / "random-64" / "codec.pt"),
+                          "--out", str(tmp_path / "results")]) == 0
     report = (tmp_path / "results" / "benchmark.md").read_text()
     for row in ("ours, random-64", "thumbnail 4×4", "JPEG q1", "WebP q0", "original (ceiling)", "question only (floor)"):
         assert row in report
@@ -59,11 +52,9 @@ def test_the_photos_report_on_a_tiny_subset(tmp_path):
     """The photos section: no questions, so bits, PSNR, SSIM and FD per method, and the sheet of
     whole held-out photos; there is no retention plot without questions."""
     torch.manual_seed(0)
-    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8, code="grid"), data="photos"), tmp_path / "grid-64.pt")
-    r = subprocess.run([sys.executable, "evaluate.py", "--data", "photos", "--limit", "10", "--codec",
-                        str(tmp_path / "grid-64.pt"), "--out", str(tmp_path / "results")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    files.save_checkpoint(codec_checkpoint(GridCodec(bits=64, width=8), data="photos"), tmp_path / "grid-64.pt")
+    assert evaluate.main(["--data", "photos", "--limit", "10", "--codec", str(tmp_path / "grid-64.pt"),
+                          "--out", str(tmp_path / "results")]) == 0
     report = (tmp_path / "results" / "benchmark.md").read_text()
     for row in ("| ours, grid-64 |", "| ours, grid-64, search 400 |", "| thumbnail 4×4, 5 bit | 240 |", "| JPEG q1 |", "| WebP q0 |", "| original (ceiling) | 0 | ∞ | 1.000 | 0.00 |"):
         assert row in report, row
@@ -72,7 +63,7 @@ def test_the_photos_report_on_a_tiny_subset(tmp_path):
 
 def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
     torch.manual_seed(0)
-    files.save_checkpoint(codec_checkpoint(Codec(bits=64, width=8), data=str(tmp_path)), tmp_path / "folder.pt")
+    files.save_checkpoint(codec_checkpoint(GlobalCodec(bits=64, width=8), data=str(tmp_path)), tmp_path / "folder.pt")
     (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
     cases = {("--limit", "0"): "--limit must be at least 1",
              ("--codec", str(tmp_path / "garbage.pt")): "not a readable checkpoint",

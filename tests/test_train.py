@@ -1,27 +1,23 @@
-"""train.py: a dry run on each data source, resume, and DistributedDataParallel with 2 CPU processes."""
+"""train.py: a dry run on each data source, in-process; init, resume, and DistributedDataParallel with
+2 CPU processes; bad arguments through the command line."""
 import json
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-import files
-from model import load_codec
+from fewbits import files
+from fewbits.cli import train as train_cli
+from fewbits.codec import load_codec
+from fewbits.train import TrainConfig, TrainError, train
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def train(*args, module=None, cwd=ROOT):
-    cmd = module or [sys.executable, str(ROOT / "train.py")]
-    r = subprocess.run([*cmd, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
+FEWBITS_TRAIN = [sys.executable, "-m", "fewbits", "train"]
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +31,17 @@ def photos(tmp_path_factory):
 
 @pytest.mark.parametrize("source, code", [("easyvqa", "global"), ("scenes", "global"), ("scenes", "grid"),
                                           ("scenes", "map"), ("folder", "global")])
-def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp_path):
+def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp_path, capsys):
     data = str(photos) if source == "folder" else source
-    # easy-VQA runs from another folder: the shipped VQA models are still found, none is trained
-    r = train("--data", data, "--bits", 64, "--code", code, "--dry_run", "--out", tmp_path,
-              cwd=tmp_path if source == "easyvqa" else ROOT)
-    assert "is missing" not in r.stdout
+    bits = 32 if code == "map" else 64                                # map: 32 on average, capacity 64
+    final = train(TrainConfig(data=data, bits=bits, code=code, dry_run=True, out=str(tmp_path)))
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    most = 2 * 64 + 2 * 16 if code == "map" else 64                  # map: the capacity, and its map
+    most = 64 + 16 if code == "map" else 64                           # map: the capacity, and its map
     assert metrics[-1]["step"] == 1 and metrics[-1]["bits"] <= 3 * 8 + most + 16
+    assert final["bits"] <= 3 * 8 + most + 16 and "validation split" in capsys.readouterr().out
     assert list((tmp_path / "samples").glob("*.png"))
     model = load_codec(tmp_path / "codec.pt")
-    assert model.g_a.code == code
+    assert model.code == code and model.bits == bits
     strings = model.compress(torch.rand(2, 3, 64, 64))["strings"]
     assert model.decompress(strings)["x_hat"].shape == (2, 3, 64, 64)
 
@@ -54,39 +49,39 @@ def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp
 def test_init_starts_a_map_codec_from_a_grid_codecs_weights(tmp_path):
     """--init copies every tensor that fits; the map code's encoder has one more output channel, whose
     weights keep their initial values. One training step moves a weight by about lr = 1e-3 (Adam)."""
-    train("--data", "scenes", "--bits", 64, "--code", "grid", "--dry_run", "--out", tmp_path / "grid")
-    train("--data", "scenes", "--bits", 32, "--code", "map", "--init", tmp_path / "grid" / "codec.pt",
-          "--dry_run", "--out", tmp_path / "map")
+    grid_run = TrainConfig(data="scenes", bits=64, code="grid", dry_run=True, out=str(tmp_path / "grid"))
+    train(grid_run)
+    train(replace(grid_run, bits=32, code="map", init=str(tmp_path / "grid" / "codec.pt"), out=str(tmp_path / "map")))
     grid, fine = load_codec(tmp_path / "grid" / "codec.pt"), load_codec(tmp_path / "map" / "codec.pt")
-    assert fine.args["bits"] == 64 and fine.args["code"] == "map"     # --bits 32 on average: capacity 64
+    assert fine.args["bits"] == 32 and fine.capacity == 64 and fine.code == "map"
     for key, t in grid.state_dict().items():
         if not key.startswith("bit_model"):
             assert (fine.state_dict()[key][:len(t)] - t).abs().max() < 2e-3, key
-    r = subprocess.run([sys.executable, "train.py", "--init", str(tmp_path / "nothing.pt"), "--dry_run",
-                        "--out", str(tmp_path / "x")], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "nothing.pt" in r.stderr
+    with pytest.raises(TrainError, match="nothing.pt"):
+        train(TrainConfig(init=str(tmp_path / "nothing.pt"), dry_run=True, out=str(tmp_path / "x")))
 
 
-def test_steps_0_after_init_only_counts_the_coders_table(photos, tmp_path):
+def test_steps_0_after_init_only_counts_the_coders_table(photos, tmp_path, capsys):
     """The command that gives an existing codec its counted table: every weight stays, only the bit
     model changes, and the files it writes decode."""
-    train("--data", photos, "--bits", 64, "--code", "grid", "--dry_run", "--out", tmp_path / "a")
-    r = train("--data", photos, "--bits", 64, "--code", "grid", "--init", tmp_path / "a" / "codec.pt",
-              "--steps", 0, "--out", tmp_path / "b")
-    assert "done: 0 steps" in r.stdout and "20000 training images" in r.stdout
+    train(TrainConfig(data=str(photos), bits=64, code="grid", dry_run=True, out=str(tmp_path / "a")))
+    train(TrainConfig(data=str(photos), bits=64, code="grid", init=str(tmp_path / "a" / "codec.pt"), steps=0,
+                      out=str(tmp_path / "b")))
+    out = capsys.readouterr().out
+    assert "done: 0 steps" in out and "20000 training images" in out
     before, after = load_codec(tmp_path / "a" / "codec.pt"), load_codec(tmp_path / "b" / "codec.pt")
     for key, t in before.state_dict().items():
         assert key.startswith("bit_model") or torch.equal(t, after.state_dict()[key]), key
     x = torch.rand(4, 3, 64, 64)
-    assert torch.equal(after.decompress(after.compress(x)["strings"])["x_hat"], before.decompress(before.compress(x)["strings"])["x_hat"])
+    assert torch.equal(after.decompress(after.compress(x)["strings"])["x_hat"],
+                       before.decompress(before.compress(x)["strings"])["x_hat"])
 
 
 def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     """SIGKILL after the first checkpoint; then --resume with nothing but --out continues from that
     step with the same optimiser state and the flags the checkpoint stored."""
-    run = subprocess.Popen([sys.executable, "train.py", "--data", "easyvqa", "--bits", "32", "--batch", "4",
-                            "--eval_every", "2", "--steps", "1000", "--out", str(tmp_path)],
-                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen([*FEWBITS_TRAIN, "--data", "easyvqa", "--bits", "32", "--batch", "4", "--eval_every", "2",
+                            "--steps", "1000", "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (tmp_path / "ckpt.pt").exists() and run.poll() is None and time.time() < deadline:
         time.sleep(0.1)
@@ -95,10 +90,10 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     assert run.returncode == -signal.SIGKILL
     killed = torch.load(tmp_path / "ckpt.pt", weights_only=True)      # written atomically: whole, never half
     step = killed["step"]
-    assert step >= 2 and killed["args"]["bits"] == 32
-    train("--out", tmp_path, "--resume", "--steps", step + 2)
+    assert step >= 2 and killed["config"]["bits"] == 32
+    train(TrainConfig(out=str(tmp_path), resume=True, steps=step + 2))
     after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    assert after["step"] == step + 2 and after["args"]["batch"] == 4 and after["model_args"]["bits"] == 32
+    assert after["step"] == step + 2 and after["config"]["batch"] == 4 and after["model_args"]["bits"] == 32
     assert after["opt_g"]["state"][0]["step"].item() == step + 2     # Adam's counter went on
     assert after["minutes"] >= killed["minutes"]                      # and the clock the budget counts
     # the last step (step + 1 of step + 2) ran at lr × (1 - (step + 1) / (step + 2)) / 0.3: the linear decay
@@ -106,50 +101,56 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     assert load_codec(tmp_path / "codec.pt").bits == 32
 
 
-def test_a_checkpoint_from_before_a_flag_existed_resumes_with_the_flags_default(tmp_path):
-    train("--dry_run", "--out", tmp_path)
+def test_a_checkpoint_from_before_a_field_existed_resumes_with_its_default(tmp_path):
+    train(TrainConfig(dry_run=True, out=str(tmp_path)))
     old = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    del old["args"]["jitter"]                                         # --jitter came later
+    del old["config"]["deep"]                                         # --deep came later
     files.save_checkpoint(old, tmp_path / "ckpt.pt")
-    train("--out", tmp_path, "--resume", "--steps", 2)
+    train(TrainConfig(out=str(tmp_path), resume=True, steps=2))
     after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    assert after["step"] == 2 and after["args"]["jitter"] == 0
-
-
-def test_resume_refuses_a_contradicting_flag_and_a_damaged_checkpoint(tmp_path):
-    files.save_checkpoint({"args": {"data": "easyvqa", "bits": 32, "batch": 4}, "step": 2, "minutes": 0.1,
-                           **dict.fromkeys(("codec", "disc", "opt_g", "opt_d"), {})}, tmp_path / "ckpt.pt")
-    r = subprocess.run([sys.executable, "train.py", "--out", str(tmp_path), "--resume", "--bits", "64"],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--bits 64 contradicts" in r.stderr
-    (tmp_path / "ckpt.pt").write_bytes(b"PK\x03\x04 garbage")
-    r = subprocess.run([sys.executable, "train.py", "--out", str(tmp_path), "--resume"],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not a readable checkpoint" in r.stderr
-    assert "weights_only" not in r.stderr and "Traceback" not in r.stderr
+    assert after["step"] == 2 and after["config"]["deep"] == 0
 
 
 def test_ddp_two_cpu_processes(tmp_path):
-    train("--data", "easyvqa", "--bits", 32, "--batch", 4, "--steps", 3, "--eval_every", 3, "--out", tmp_path,
-          module=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", "train.py"])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", "-m", "fewbits",
+           "train", "--data", "easyvqa", "--bits", "32", "--batch", "4", "--steps", "3", "--eval_every", "3",
+           "--out", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 3
+
+
+def contradiction(tmp_path):
+    files.save_checkpoint({"config": {"data": "easyvqa", "bits": 32, "batch": 4}, "step": 2, "minutes": 0.1,
+                           **dict.fromkeys(("codec", "disc", "opt_g", "opt_d"), {})}, tmp_path / "ckpt.pt")
+    return ("--resume", "--bits", 64)
+
+
+def damaged(tmp_path):
+    (tmp_path / "ckpt.pt").write_bytes(b"PK\x03\x04 garbage")
+    return ("--resume",)
 
 
 @pytest.mark.parametrize("bad, word", [(("--data", "nowhere"), "nowhere"),
                                        (("--code", "grid", "--bits", 100), "multiple of 16"),
                                        (("--bits", 100), "multiple of 8"),
-                                       (("--code", "map", "--bits", 1100), "twice --bits"),
+                                       (("--code", "foo"), "global, grid, map"),
+                                       (("--code", "map", "--bits", 1100), "twice"),
                                        (("--device", "cuda" if not torch.cuda.is_available() else "nonsense"), "--device"),
-                                       (("--resume",), "nothing to resume")])
-def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path):
-    r = subprocess.run([sys.executable, "train.py", *map(str, bad), "--dry_run", "--out", str(tmp_path)],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and word in r.stderr, r.stderr
+                                       (("--resume",), "nothing to resume"),
+                                       (contradiction, "--bits 64 contradicts"),
+                                       (damaged, "not a readable checkpoint")])
+def test_bad_arguments_are_one_line_and_exit_2(bad, word, tmp_path, capsys):
+    args = bad(tmp_path) if callable(bad) else bad
+    assert train_cli.main([*map(str, args), "--dry_run", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and word in lines[0] and "Traceback" not in err and "weights_only" not in err, err
 
 
-def test_help_describes_every_flag_from_the_comments_beside_the_defaults():
-    r = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0
-    text = " ".join(r.stdout.split())
+def test_help_describes_every_flag_from_the_comments_beside_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        train_cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
     for phrase in ("--bits BITS bits per image", "--w_adv W_ADV generator's hinge loss", "--resume continue OUT/ckpt.pt"):
         assert phrase in text, phrase

@@ -1,14 +1,11 @@
 """The VQA model: shared image features give the same answers, and the shipped models reach their targets."""
-from pathlib import Path
 
 import pytest
 import torch
 
-import data
-import metrics
-import vqa
+from fewbits import data, vqa
+from fewbits.bench.protocol import measure, originals
 
-CKPT = Path(__file__).resolve().parent.parent / "checkpoints"
 TARGETS = {"easyvqa": (0.98, 0.0), "scenes": (0.90, 0.80)}     # (overall, every family)
 
 
@@ -28,7 +25,7 @@ def test_features_once_per_image_equals_one_image_per_question():
 @pytest.fixture(scope="module", params=["easyvqa", "scenes"])
 def shipped(request):
     name = request.param
-    return name, data.load(name, "test"), {role: vqa.load_vqa(CKPT / f"vqa-{name}-{role}.pt") for role in ("loss", "judge")}
+    return name, data.load(name, "test"), {role: vqa.load_vqa(f"vqa-{name}-{role}") for role in ("loss", "judge")}
 
 
 def test_shipped_models_reach_their_targets(shipped):
@@ -37,7 +34,7 @@ def test_shipped_models_reach_their_targets(shipped):
     overall, each = TARGETS[name]
     for role, (model, ckpt) in models.items():
         assert ckpt["data"] == name and ckpt["answers"] == test.answer_names
-        acc = metrics.measure(metrics.originals(), {role: model}, data.load(name, "test", vocab=ckpt["vocab"]), limit=500)["acc"][role]
+        acc = measure(originals(), {role: model}, data.load(name, "test", vocab=ckpt["vocab"]), limit=500).acc[role]
         assert acc["overall"] >= overall, (role, acc)
         assert min(acc[f] for f in test.families) >= each, (role, acc)
 
