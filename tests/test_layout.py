@@ -70,3 +70,9 @@ def test_no_block_of_six_lines_is_written_twice():
                 seen[block].append(f"{path.relative_to(PACKAGE)}:{code[i][0]}")
     twice = {places[0]: places[1:] for places in seen.values() if len(places) > 1}
     assert not twice, twice
+
+
+def test_the_benchmarks_lines_fit_in_100_columns():
+    for path in [*(PACKAGE / "bench").glob("*.py"), PACKAGE / "cli" / "evaluate.py"]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            assert len(line) <= 100, f"{path.relative_to(PACKAGE)}:{n} is {len(line)} columns"

@@ -1,9 +1,9 @@
-"""The baselines every codec is measured against, each a method that turns images into files and back.
+"""The baselines every codec is measured against, each a method: images into files and back.
 
     encode, decode = thumbnail(4, 5)                 # 4×4 pixels, 5 bits per channel: 240 bits
     encode, decode = pillow("WEBP", 0)               # Pillow's WebP (or JPEG, AVIF) at quality 0
     encode, decode = scene_graph(test.scenes)        # scenes: the scene itself, coded compactly
-    methods("scenes", test)                          # [(label, make)]: the rows of a benchmark table
+    methods("scenes", test)                          # [(label, make)]: the rows of a table
     blobs = encode(x)                                # x (B, 3, 64, 64) in [0, 1] -> B files (bytes)
     x_hat = decode(blobs)                            # -> (B, 3, 64, 64)
 
@@ -43,7 +43,8 @@ def pillow(fmt, quality):
         return blobs
 
     def decode(blobs):
-        return torch.stack([files.to_tensor(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs])
+        images = [Image.open(io.BytesIO(b)).convert("RGB") for b in blobs]
+        return torch.stack([files.to_tensor(img) for img in images])
     return encode, decode
 
 
@@ -51,7 +52,7 @@ def thumbnail(k, b):
     """Average to k×k, keep b bits per channel, pack them: k·k·3·b bits (rounded up to a byte)."""
     def encode(x, idx=None):
         levels = (F.interpolate(x, size=(k, k), mode="area") * (2 ** b - 1)).round().byte().numpy()
-        fields = np.unpackbits(levels.reshape(len(x), -1, 1), axis=2)[:, :, 8 - b:]   # b bits per value
+        fields = np.unpackbits(levels.reshape(len(x), -1, 1), axis=2)[:, :, 8 - b:]   # b bits each
         return [np.packbits(f.ravel()).tobytes() for f in fields]
 
     def decode(blobs):
@@ -73,9 +74,11 @@ def scene_graph(graphs):
         for g in (graphs[i] for i in idx.tolist()):
             fields = [(len(g["objects"]), 3)]
             for o in g["objects"]:
-                fields += [(shapes.index(o["shape"]), 2), (colors.index(o["color"]), 3), (sizes.index(o["size"]), 1),
+                fields += [(shapes.index(o["shape"]), 2), (colors.index(o["color"]), 3),
+                           (sizes.index(o["size"]), 1),
                            (min(int(o["x"] // 4), 15), 4), (min(int(o["y"] // 4), 15), 4)]
-            blobs.append(arithmetic.pack_bits([int(c) for v, n in fields for c in format(v, f"0{n}b")]))
+            bits = [int(c) for v, n in fields for c in format(v, f"0{n}b")]
+            blobs.append(arithmetic.pack_bits(bits))
         return blobs
 
     def decode(blobs):
@@ -91,15 +94,16 @@ def scene_graph(graphs):
                 z, at = take(at, 1)
                 gx, at = take(at, 4)
                 gy, at = take(at, 4)
-                objects.append({"shape": shapes[s], "color": colors[c], "size": sizes[z], "x": 4 * gx + 2.0, "y": 4 * gy + 2.0})
+                objects.append({"shape": shapes[s], "color": colors[c], "size": sizes[z],
+                                "x": 4 * gx + 2.0, "y": 4 * gy + 2.0})
             out.append(scenes.render({"background": (230, 230, 230), "objects": objects}))
         return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
     return encode, decode
 
 
 def methods(name, test):
-    """[(label, make)] for the baselines of the benchmark on `name`'s test split; make() -> a method.
-    Photos get the thumbnails near our photo codecs' bits and AVIF; scenes the scene graph itself."""
+    """[(label, make)] for the baselines on `name`'s test split; make() -> a method. Photos get
+    the thumbnails near our photo codecs' bits and AVIF; scenes the scene graph itself."""
     if name == "photos":
         thumbs, jpeg, webp = ((2, 5), (3, 4), (4, 4), (4, 5), (6, 4), (8, 4)), (1,), (0, 10)
     else:

@@ -2,11 +2,12 @@
 
     row = measure(codec.method(), judges, test)    # every test image through a real .bin file
     row.bits, row.psnr, row.ssim, row.fd, row.acc["film"]["overall"], row.acc["film"]["count"], ...
-    rows, families = benchmark("scenes", codecs)   # our codecs, the baselines, the ceiling and the floor
+    rows, families = benchmark("scenes", codecs)   # our codecs, the baselines, ceiling and floor
     rows = photo_benchmark(codecs)                 # the held-out photos: no questions
 
 A method is a pair (encode, decode): encode(x (B, 3, 64, 64), idx) -> a list of B files (bytes);
-decode(files) -> x_hat. Bits are counted from the files themselves, header included, never estimated.
+decode(files) -> x_hat. Bits are counted from the files themselves, header included, never
+estimated.
 The judges (vqa/judges.py) are VQA models of families the codecs never trained against; a judge of
 the loss model's family with another seed shares its blind spots, and is shown for comparison only.
 The tables and figures made of these rows are report.py's.
@@ -22,18 +23,18 @@ from .. import metrics, vqa
 from . import baselines
 
 NAN = float("nan")
-SEARCH = 400          # photos: also each codec with the bits 400 steps of search find (compress --search)
+SEARCH = 400          # photos: also each codec with the bits 400 steps of search find
 
 
 @dataclass
 class Row:
-    """One method on one test split. acc: {judge: {family or "overall": accuracy}}; retention the same
-    divided by the originals'; held_out: per key, the lowest retention among the held-out judges."""
+    """One method on one test split. acc: {judge: {family or "overall": accuracy}}; retention the
+    same divided by the originals'; held_out: per key, the lowest among the held-out judges'."""
     bits: float = 0.0                   # mean bits per file, header included
     bits_each: list = field(default_factory=list)
     psnr: float = 0.0
     ssim: float = 0.0
-    fd: float = NAN                     # Fréchet distance of a judge CNN's features, decodes to originals
+    fd: float = NAN                     # Fréchet distance of a judge CNN's features, to originals
     acc: dict = field(default_factory=dict)
     encode_per_s: float = NAN
     decode_per_s: float = NAN
@@ -51,8 +52,8 @@ def originals():
 @torch.no_grad()
 def measure(method, judges, test, limit=None, batch_size=250, features=None, each=None):
     """One Row for the decodes of test's first `limit` images: each judge's accuracy per family
-    (judges: {name: VQA model}), file bits, PSNR, SSIM, images/s each way, and FD if `features` (a VQA
-    model with a CNN) is given. each(idx, x_hat), if given, sees every batch of decodes."""
+    (judges: {name: VQA model}), file bits, PSNR, SSIM, images/s each way, and FD if `features` (a
+    VQA model with a CNN) is given. each(idx, x_hat), if given, sees every batch of decodes."""
     encode, decode = method
     n = min(limit or len(test), len(test))
     accuracy = {name: metrics.Accuracy(test.families) for name in judges}
@@ -115,30 +116,36 @@ def codec_methods(codecs, search=0):
 
 
 def benchmark(name, codecs, limit=None):
-    """Every row for one VQA dataset -> (rows: [(method name, Row)], families). codecs: {name: FileCodec}."""
+    """Every row for one VQA dataset -> (rows: [(method name, Row)], families).
+    codecs: {name: FileCodec}."""
     panel, vocab = vqa.load_panel(name)
     test = datasets.load(name, "test", vocab=vocab)
     methods = codec_methods(codecs) + baselines.methods(name, test)
-    features = panel["attention"]     # FD from the attention judge's CNN: a feature network that knows these images
+    features = panel["attention"]     # FD from the attention judge's CNN: it knows these images
 
-    def measure_one(method):          # on scenes also what the symbolic judge's detector reads wrong
+    def measure_one(method):          # on scenes, also what the symbolic judge's detector misreads
         if name != "scenes":
             return measure(method, panel, test, limit, features=features)
         misread = Counter()
-        detect = lambda idx, x_hat: misread.update(metrics.misread(panel["symbolic"].detect(x_hat),
-                                                                   [test.scenes[i] for i in idx.tolist()]))
+
+        def detect(idx, x_hat):
+            truth = [test.scenes[i] for i in idx.tolist()]
+            misread.update(metrics.misread(panel["symbolic"].detect(x_hat), truth))
         row = measure(method, panel, test, limit, features=features, each=detect)
         row.misread = misread
         return row
-    rows = run_all(name, methods, measure_one) + [("question only (floor)", floor(name, vocab, panel, test, limit))]
+    rows = run_all(name, methods, measure_one)
+    rows.append(("question only (floor)", floor(name, vocab, panel, test, limit)))
+    original = rows[0][1].acc
     for _, row in rows:
-        row.retention = {judge: metrics.retention(row.acc[judge], rows[0][1].acc[judge]) for judge in panel}
+        row.retention = {j: metrics.retention(row.acc[j], original[j]) for j in panel}
         row.held_out = metrics.lowest(row.retention, vqa.PANEL[name])
     if name == "scenes":                             # what a scene costs, by how much is in it
         objects = torch.tensor([len(s["objects"]) for s in test.scenes])[:len(rows[0][1].bits_each)]
         for _, row in rows:
             bits = torch.tensor(row.bits_each, dtype=torch.float64)
-            row.bits_by_objects = {int(k): bits[objects == k].mean().item() for k in objects.unique()}
+            row.bits_by_objects = {int(k): bits[objects == k].mean().item()
+                                   for k in objects.unique()}
     return rows, test.families
 
 
@@ -147,7 +154,7 @@ def floor(name, vocab, panel, test, limit):
     blind = vqa.Blind(len(test.vocab), len(test.answer_names))
     vqa.train(blind, datasets.load(name, "train", vocab=vocab), 1, desc="question only")
     row = measure(originals(), {"question only": blind}, test, limit)
-    row.acc = {judge: row.acc["question only"] for judge in panel}   # the same answers for every column
+    row.acc = {judge: row.acc["question only"] for judge in panel}   # the same for every column
     row.psnr = row.ssim = NAN
     row.encode_per_s = row.decode_per_s = NAN
     return row
@@ -155,9 +162,10 @@ def floor(name, vocab, panel, test, limit):
 
 def photo_benchmark(codecs, limit=None):
     """Every row for the held-out photos (scikit-image's): 70 fixed 64×64 squares of 14 photos.
-    FD uses the CNN of the scenes attention judge: it was never trained on photos, so it is a feature
-    network that no codec saw, not one that knows photos as Inception would."""
+    FD uses the CNN of the scenes attention judge: it was never trained on photos, so it is a
+    feature network that no codec saw, not one that knows photos as Inception would."""
     test = datasets.load("photos", "test")
     features = vqa.load_panel("scenes")[0]["attention"]
-    methods = codec_methods(codecs) + codec_methods(codecs, SEARCH) + baselines.methods("photos", test)
-    return run_all("photos", methods, lambda method: measure(method, {}, test, limit, features=features))
+    methods = codec_methods(codecs) + codec_methods(codecs, SEARCH)
+    methods += baselines.methods("photos", test)
+    return run_all("photos", methods, lambda m: measure(m, {}, test, limit, features=features))

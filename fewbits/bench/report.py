@@ -1,9 +1,9 @@
 """The benchmark's report: the rows of protocol.py as markdown tables and pictures.
 
-    text = markdown(results, argv)     # results: {dataset: (rows, families)} -> results/benchmark.md
-    plot(results, path)                # bits (log) against held-out retention, one panel per dataset
-    samples(name, codecs)              # originals over decodes of each method, file bits under each
-    photo_sheet(codecs)                # whole held-out photos in their own shapes, at 64 and 256 pixels
+    text = markdown(results, argv)  # {dataset: (rows, families)} -> the text of benchmark.md
+    plot(results, path)             # bits (log) against held-out retention, a panel per dataset
+    samples(name, codecs)           # originals over each method's decodes, file bits under each
+    photo_sheet(codecs)             # whole held-out photos in their own shapes, at 64 and 256 px
 """
 import math
 import platform
@@ -24,41 +24,44 @@ def number(v, fmt):
     return "—" if math.isnan(v) else "∞" if math.isinf(v) else format(v, fmt)
 
 
-def speed(v):                                        # images/s: whole numbers, or two digits under 10
+def speed(v):                                 # images/s: whole numbers, or two digits under 10
     return number(v, ".0f" if math.isnan(v) or v >= 10 else ".2g")
 
 
 def table(header, lines):
     """A markdown table: a header row, its rule, and the rows (each a list of cells)."""
-    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + ["| " + " | ".join(r) + " |" for r in lines]
+    row = lambda cells: "| " + " | ".join(cells) + " |"
+    return [row(header), "|---" * len(header) + "|"] + [row(cells) for cells in lines]
 
 
 def quality(r):
-    return [number(r.psnr, ".2f"), number(r.ssim, ".3f"), number(r.fd, ".2f"), speed(r.encode_per_s),
-            speed(r.decode_per_s)]
+    return [number(r.psnr, ".2f"), number(r.ssim, ".3f"), number(r.fd, ".2f"),
+            speed(r.encode_per_s), speed(r.decode_per_s)]
 
 
 def photo_tables(rows):
     header = ["method", "bits / image", "PSNR dB", "SSIM", "FD", "encode img/s", "decode img/s"]
-    return ["### photos", "", "The held-out photos: 70 squares of 64×64 from scikit-image's 14 photos (each "
-            "one's centre square and four corner squares of half its short side). No questions: FD uses the "
-            "scenes attention judge's CNN, which never saw a photo.", "",
+    return ["### photos", "", "The held-out photos: 70 squares of 64×64 from scikit-image's 14 "
+            "photos (each one's centre square and four corner squares of half its short side). No "
+            "questions: FD uses the scenes attention judge's CNN, which never saw a photo.", "",
             *table(header, [[label, f"{r.bits:.0f}", *quality(r)] for label, r in rows]), ""]
 
 
 def vqa_tables(name, rows, families):
     held_out, pct = vqa.PANEL[name], lambda v: f"{100 * v:.1f}%"
-    header = ["method", "bits / image", "**held out**", *held_out, "*attention*", "PSNR dB", "SSIM", "FD",
-              "encode img/s", "decode img/s"]
+    header = ["method", "bits / image", "**held out**", *held_out, "*attention*", "PSNR dB", "SSIM",
+              "FD", "encode img/s", "decode img/s"]
+    overall = lambda r, j: pct(r.retention[j]["overall"])
     lines = [f"### {name}", "", *table(header, [
         [label, f"{r.bits:.0f}", f"**{pct(r.held_out['overall'])}**",
-         *(pct(r.retention[j]["overall"]) for j in held_out), f"*{pct(r.retention['attention']['overall'])}*",
-         *quality(r)] for label, r in rows])]
-    lines += ["", f"Held-out retention per question family ({name}; the lowest among {', '.join(held_out)}), "
-              "and each judge's accuracy on the originals:", ""]
-    lines += table(["method", *families], [[label, *(pct(r.held_out[f]) for f in families)] for label, r in rows]
-                   + [[f"accuracy of {j} on originals", *(pct(acc[f]) for f in families)]
-                      for j, acc in rows[0][1].acc.items()])
+         *(overall(r, j) for j in held_out), f"*{overall(r, 'attention')}*", *quality(r)]
+        for label, r in rows])]
+    lines += ["", f"Held-out retention per question family ({name}; the lowest among "
+              f"{', '.join(held_out)}), and each judge's accuracy on the originals:", ""]
+    by_family = [[label, *(pct(r.held_out[f]) for f in families)] for label, r in rows]
+    by_family += [[f"accuracy of {j} on originals", *(pct(acc[f]) for f in families)]
+                  for j, acc in rows[0][1].acc.items()]
+    lines += table(["method", *families], by_family)
     return lines + scenes_tables(name, rows) + [""]
 
 
@@ -70,10 +73,11 @@ def scenes_tables(name, rows):
     coded = [(label, r) for label, r in rows if not label.startswith(("original", "question"))]
     lines = ["", f"Mean bits per file by the number of objects in the scene ({name}):", ""]
     lines += table(["method", *(f"{k} object{'s' * (k > 1)}" for k in counts)],
-                   [[label, *(f"{r.bits_by_objects[k]:.0f}" for k in counts)] for label, r in coded])
-    lines += ["", f"Objects the symbolic judge's detector reads wrong ({name}), per 100 objects of the scenes "
-              "(metrics.misread). One object missed, added or misread can leave every question that names "
-              "it, or that needs a unique reference, without an answer:", ""]
+                   [[label, *(f"{r.bits_by_objects[k]:.0f}" for k in counts)]
+                    for label, r in coded])
+    lines += ["", f"Objects the symbolic judge's detector reads wrong ({name}), per 100 objects of "
+              "the scenes (metrics.misread). One object missed, added or misread can leave every "
+              "question that names it, or that needs a unique reference, without an answer:", ""]
     kinds = ("missed", "extra", "shape", "color", "size")
     return lines + table(["method", *kinds, "mean offset, px"], [
         [label, *(f"{100 * m[k] / m['objects']:.1f}" for k in kinds),
@@ -82,24 +86,25 @@ def scenes_tables(name, rows):
 
 
 def markdown(results, argv):
-    lines = [f"Machine: {platform.machine()}, {platform.system()}, {torch.get_num_threads()} threads; Python "
-             f"{platform.python_version()}, torch {torch.__version__}, Pillow {PIL.__version__}, "
-             f"numpy {np.__version__}.",
+    lines = [f"Machine: {platform.machine()}, {platform.system()}, {torch.get_num_threads()} "
+             f"threads; Python {platform.python_version()}, torch {torch.__version__}, "
+             f"Pillow {PIL.__version__}, numpy {np.__version__}.",
              f"Command: `{' '.join(['fewbits evaluate'] + argv)}`.",
-             "Retention = a judge's accuracy on the decodes ÷ its accuracy on the originals. **Held out** is "
-             "the lowest retention among the judges of families no codec trains against (vqa/judges.py); "
-             "*attention* is the loss model's family with another seed, shown for comparison only.", ""]
+             "Retention = a judge's accuracy on the decodes ÷ its accuracy on the originals. "
+             "**Held out** is the lowest retention among the judges of families no codec trains "
+             "against (vqa/judges.py); *attention* is the loss model's family with another seed, "
+             "shown for comparison only.", ""]
     for name, (rows, families) in results.items():
         lines += photo_tables(rows) if name == "photos" else vqa_tables(name, rows, families)
     return "\n".join(lines)
 
 
-COLOURS = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200), "WebP": (30, 150, 60),
-           "scene graph": (150, 60, 170), "ours, ablated": (230, 140, 20)}
+COLOURS = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200),
+           "WebP": (30, 150, 60), "scene graph": (150, 60, 170), "ours, ablated": (230, 140, 20)}
 
 
 def plot(results, path, width=480, height=360):
-    """Bits per image (log x) against held-out retention, one panel per dataset, drawn with Pillow."""
+    """Bits per image (log x) against held-out retention, a panel per dataset, drawn with Pillow."""
     img = Image.new("RGB", (width * len(results), height), "white")
     draw = ImageDraw.Draw(img)
     for p, (name, (rows, _)) in enumerate(results.items()):
@@ -128,7 +133,8 @@ def panel(draw, name, rows, ox, width, height):
             draw.line([left, sy(acc), right, sy(acc)], fill=(160, 160, 160))
             draw.text((left + 4, sy(acc) - 12), label, fill=(100, 100, 100))
             continue
-        key = "ours, ablated" if "-no-" in label else next(k for k in COLOURS if label.startswith(k))
+        ablated = "-no-" in label
+        key = "ours, ablated" if ablated else next(k for k in COLOURS if label.startswith(k))
         curves.setdefault(key, []).append((r.bits, acc))
     for key, points in curves.items():
         points.sort()
@@ -141,9 +147,11 @@ def panel(draw, name, rows, ox, width, height):
 
 
 def sheet(title, rows, cell, left):
-    """A picture of labelled rows of tiles, file bits under each: rows [(label, [PIL images], bits or None)]."""
+    """A picture of labelled rows of tiles, file bits under each.
+    rows: [(label, [PIL images], [bits per tile] or None)]."""
     heights = [max(t.height for t in tiles) + 16 for _, tiles, _ in rows]
-    img = Image.new("RGB", (left + max(len(t) for _, t, _ in rows) * cell, 20 + sum(heights)), "white")
+    width = left + max(len(t) for _, t, _ in rows) * cell
+    img = Image.new("RGB", (width, 20 + sum(heights)), "white")
     draw = ImageDraw.Draw(img)
     draw.text((4, 4), title, fill="black")
     y = 20
@@ -162,7 +170,8 @@ def tiles(x):
     out = []
     for xi in x:
         img = files.to_image(xi)
-        ImageDraw.Draw(img).rectangle([0, 0, img.width - 1, img.height - 1], outline=(190, 190, 190))
+        frame = [0, 0, img.width - 1, img.height - 1]
+        ImageDraw.Draw(img).rectangle(frame, outline=(190, 190, 190))
         out.append(img)
     return out
 
@@ -174,15 +183,18 @@ def samples(name, codecs, count=8):
     rows = [("original", tiles(x), None)]
     for label, codec in codecs.items():
         blobs = codec.encode(x)
-        rows.append((label, tiles(codec.decode([codec.parse(b)[0] for b in blobs])), [8 * len(b) for b in blobs]))
+        x_hat = codec.decode([codec.parse(b)[0] for b in blobs])
+        rows.append((label, tiles(x_hat), [8 * len(b) for b in blobs]))
         if codec.model.code == "map":
             with torch.no_grad():
-                keep = codec.model.split(x, stochastic=False)[1]             # (count, 16 cells, levels)
+                keep = codec.model.split(x, stochastic=False)[1]       # (count, 16 cells, levels)
             sent = (keep.sum(-1) / codec.model.levels).view(-1, 1, 4, 4)
-            rows.append(("  its importance map", tiles(F.interpolate(sent, size=64).expand(-1, 3, -1, -1)), None))
+            sent = F.interpolate(sent, size=64).expand(-1, 3, -1, -1)
+            rows.append(("  its importance map", tiles(sent), None))
     for label, (encode, decode) in [("thumbnail 2x2", baselines.thumbnail(2, 5)),
                                     ("thumbnail 4x4", baselines.thumbnail(4, 5)),
-                                    ("WebP q0", baselines.pillow("WEBP", 0)), ("JPEG q1", baselines.pillow("JPEG", 1))]:
+                                    ("WebP q0", baselines.pillow("WEBP", 0)),
+                                    ("JPEG q1", baselines.pillow("JPEG", 1))]:
         blobs = encode(x)
         rows.append((label, tiles(decode(blobs)), [8 * len(b) for b in blobs]))
     return sheet(f"{name} test images", rows, 72, 150)
@@ -194,8 +206,9 @@ def photo_sheet(codecs, count=7):
     from its own 64×64 square), the file bits under each."""
     originals = [files.read_image(p) for p in datasets.photo_paths("test")[:count]]
     rows = [("original", [img.resize((256, 256 * img.height // img.width) if img.width >= img.height
-                                     else (256 * img.width // img.height, 256), Image.LANCZOS) for img in originals], None)]
-    for i, (name, codec) in enumerate(list(codecs.items())[:2]):      # each file decoded at 256 (the first also at 64)
+                                     else (256 * img.width // img.height, 256), Image.LANCZOS)
+                          for img in originals], None)]
+    for i, (name, codec) in enumerate(list(codecs.items())[:2]):   # at 256 (the first also at 64)
         for search in (0, SEARCH) if codec.model.can_search else (0,):
             blobs = codec.compress(originals, search)
             for size in (256, 64) if i == 0 and search else (256,):
@@ -206,6 +219,8 @@ def photo_sheet(codecs, count=7):
     for label, (encode, decode) in [("thumbnail 4×4, 5 bit", baselines.thumbnail(4, 5)),
                                     ("WebP q0", baselines.pillow("WEBP", 0))]:
         blobs = encode(x)
-        rows.append((f"{label}\nat 64 pixels", [files.to_image(files.crop_to_shape(xi, s))
-                                                for xi, s in zip(decode(blobs), shapes)], [8 * len(b) for b in blobs]))
-    return sheet("held-out photos (scikit-image's): originals, and decodes in the photo's own shape", rows, 260, 130)
+        decodes = [files.to_image(files.crop_to_shape(xi, shape))
+                   for xi, shape in zip(decode(blobs), shapes)]
+        rows.append((f"{label}\nat 64 pixels", decodes, [8 * len(b) for b in blobs]))
+    title = "held-out photos (scikit-image's): originals, and decodes in the photo's own shape"
+    return sheet(title, rows, 260, 130)

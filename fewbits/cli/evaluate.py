@@ -1,7 +1,7 @@
-"""fewbits evaluate: the benchmark, bits per image against how many answers held-out judges still give.
+"""fewbits evaluate: the benchmark, bits per image against the answers held-out judges still give.
 
-    fewbits evaluate                          # shipped codecs + baselines on all three test sets -> results/
-    fewbits evaluate --data photos            # one of them: easyvqa, scenes or photos
+    fewbits evaluate                 # shipped codecs + baselines on the three test sets -> results/
+    fewbits evaluate --data photos   # one of them: easyvqa, scenes or photos
     fewbits evaluate --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
 
 Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
@@ -23,19 +23,22 @@ DATASETS = ("easyvqa", "scenes", "photos")
 
 
 def codec_name(path):
-    """A zoo name as it is; runs/scenes-256/codec.pt -> scenes-256 (the run's folder); x/a.pt -> a."""
+    """A zoo name as it is; runs/scenes-256/codec.pt -> scenes-256 (its folder); a/b.pt -> b."""
+    if str(path) in zoo.MODELS:
+        return str(path)
     path = Path(path)
-    return str(path) if str(path) in zoo.MODELS else path.parent.name if path.stem == "codec" else path.stem
+    return path.parent.name if path.stem == "codec" else path.stem
 
 
 def codecs_by_data(names):
-    """{dataset: {name: FileCodec}} for the codecs named (zoo names or paths), each checked up front."""
+    """{dataset: {name: FileCodec}} for the codecs named (zoo names or paths), checked up front."""
     by_data = {}
     for name in names:
         codec = load(name)
         if codec.trained_on not in DATASETS:
-            raise files.CheckpointError(f"{name}: trained on {codec.trained_on or 'unrecorded data'}; the benchmark "
-                                        f"has test sets for {', '.join(DATASETS)} only")
+            data = codec.trained_on or "unrecorded data"
+            raise files.CheckpointError(f"{name}: trained on {data}; the benchmark has test sets "
+                                        f"for {', '.join(DATASETS)} only")
         by_data.setdefault(codec.trained_on, {})[codec_name(name)] = codec
     return by_data
 
@@ -62,8 +65,9 @@ def write(out, results, pictures, photos, argv):
     with_questions = {name: result for name, result in results.items() if name != "photos"}
     if with_questions:
         report.plot(with_questions, out / "rate_accuracy.png")
-        sheet = Image.new("RGB", (max(p.width for p in pictures), sum(p.height for p in pictures)), "white")
-        for i, p in enumerate(pictures):                         # the VQA datasets' sheets, one under the other
+        size = (max(p.width for p in pictures), sum(p.height for p in pictures))
+        sheet = Image.new("RGB", size, "white")
+        for i, p in enumerate(pictures):               # the datasets' sheets, one under another
             sheet.paste(p, (0, sum(q.height for q in pictures[:i])))
         sheet.save(out / "samples.png")
         written += ["rate_accuracy.png", "samples.png"]
@@ -75,9 +79,9 @@ def write(out, results, pictures, photos, argv):
 
 def main(argv=None, prog="fewbits evaluate"):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    p.add_argument("--codec", action="append", help="codec(s) to benchmark instead of the shipped ones")
+    p.add_argument("--codec", action="append", help="a codec to benchmark, not the shipped ones")
     p.add_argument("--data", action="append", choices=DATASETS, help="default: all three")
-    p.add_argument("--limit", type=int, default=None, help="only the first N test images, at least 1")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images (N >= 1)")
     p.add_argument("--out", default="results")
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -95,5 +99,6 @@ def main(argv=None, prog="fewbits evaluate"):
         return 2
     written = write(out, results, pictures, photos, sys.argv[1:] if argv is None else list(argv))
     print((out / "benchmark.md").read_text())
-    print(f"wrote {', '.join(f'{out}/{name}' for name in written)} in {(time.time() - start) / 60:.1f} minutes")
+    minutes = (time.time() - start) / 60
+    print(f"wrote {', '.join(f'{out}/{name}' for name in written)} in {minutes:.1f} minutes")
     return 0
