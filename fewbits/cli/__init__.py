@@ -3,7 +3,7 @@
     fewbits compress in.jpg out.bin         fewbits decompress out.bin out.png
     fewbits train --bits 256                fewbits evaluate
     fewbits judges --data easyvqa --family film     fewbits vqa --data scenes --seed 0
-    fewbits zoo                             the shipped models, from the zoo's manifest
+    fewbits zoo [NAME]                      the shipped models, from the zoo's manifest
 
 Each command's module parses its own arguments; `fewbits COMMAND --help` lists them.
 """
@@ -20,9 +20,17 @@ def commands():
 
 
 def list_zoo(argv=None, prog="fewbits zoo"):
-    """Print every shipped model: name, kind, data, bits, description."""
-    for name, m in zoo.MODELS.items():
-        print(f"{name:26s}{m['kind']:7s}{m['data']:9s}{m['bits'] or '':>6}  {m['description']}")
+    """Every shipped model, one line each; with names, each one's whole entry, commands and all."""
+    if not argv:
+        for name, m in zoo.MODELS.items():
+            print(f"{name:26s}{m['kind']:7s}{m['data']:9s}{m['bits'] or '':>6}  {m['description']}")
+        return 0
+    for name in argv:
+        if name not in zoo.MODELS:
+            print(f"error: {name}: not in the zoo; `fewbits zoo` lists it", file=sys.stderr)
+            return 2
+        print("\n".join(f"{k}: {v}" for k, v in zoo.MODELS[name].items() if k != "commands" and v not in ("", None)))
+        print("commands:\n" + "\n".join(f"  {c}" for c in zoo.MODELS[name]["commands"]))
     return 0
 
 
