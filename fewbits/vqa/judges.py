@@ -4,21 +4,21 @@
     panel, vocab = load_panel("scenes")                 # {family: model}, by their zoo names
 
 A codec learns the blind spots of the VQA model in its loss (attention.py's model), and a judge
-of that architecture with another seed shares them: it said 98.2% where a FiLM network said 95.4%.
-So a codec's headline figure is the lowest retention among judges of families it never trained
-against (metrics.lowest). These families never appear in a loss; they must stay outside the training to
+of that architecture with another seed shares them (EXPERIMENTS.md, "The judges"). So a codec's
+headline figure is the lowest retention among judges of families it never trained against
+(metrics.lowest). These families never appear in a loss; they must stay outside the training to
 keep catching what the loss model lets through. Each one sees the image differently:
 
   film      FiLM with coordinate channels (Perez et al. 2018). The question scales and shifts every
             channel of a stack of 3×3 residual convolutions over the whole 8×8 feature map, and a
-            max-pool over the map answers. No attention, no cells chosen. The easy-VQA judge; on
-            scenes 36 CPU minutes got it to 63.4%, no judge.
+            max-pool over the map answers. No attention, no cells chosen. An easy-VQA judge; on
+            scenes it fell short of a judge's bar.
   fusion    late fusion, as in easy-VQA's own baseline: the image as one vector, the question as a bag
-            of words, multiplied, then an MLP. The second easy-VQA judge (99.8% in 1.5 CPU minutes).
+            of words, multiplied, then an MLP. The second easy-VQA judge.
   transformer  an encoder-decoder transformer (DETR's layout): the 8×8 cells, with their places as
             Fourier waves, are the encoder's tokens, the question's words the decoder's. No hops
             built in: which cell relates to which is plain dot-product attention. The second
-            scenes judge: 95.2% on originals after 16 epochs (56 CPU minutes), relate at 75.8%.
+            scenes judge.
   symbolic  (scenes) a detector, trained on the scene graphs, finds each object's shape, colour, size
             and position; the question is then answered by running the scenes' own question programs
             (scenes.candidates) on the detected graph. No learned language at all: an image passes
