@@ -44,8 +44,8 @@ def weakest(families_row):
 
 def results_table(text):
     """The front page's one table: selected rows of every dataset in benchmark.md."""
-    header = ["data", "method", "bits / file", "**held-out retention**", "weakest family", "PSNR dB",
-              "FD"]
+    header = ["data", "method", "bits / file", "**held-out retention**", "weakest family",
+              "PSNR dB", "FD"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, tables in sections(text).items():
         main = {row["method"]: row for row in tables[0]}
