@@ -55,7 +55,8 @@ def test_cli_file_and_folder(ckpt, photo, tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     for i in range(3):
         Image.open(photo).rotate(90 * i).save(tmp_path / "photos" / f"p{i}.png")
-    assert cli(tmp_path / "photos", tmp_path / "bins", "--model", ckpt, capsys=capsys)[0] == 0
+    code, out = cli(tmp_path / "photos", tmp_path / "bins", "--model", ckpt, capsys=capsys)
+    assert code == 0 and "\r" not in out.err and "file/s" not in out.err      # no progress bar in a log
     assert cli("-d", tmp_path / "bins", tmp_path / "pngs", "--model", ckpt, capsys=capsys)[0] == 0
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["p0.png.png", "p1.png.png", "p2.png.png"]
     code, out = cli(photo, tmp_path / "s.bin", "--model", ckpt, "--search", 5, capsys=capsys)     # searched bits

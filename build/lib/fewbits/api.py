@@ -1,0 +1,76 @@
+"""The Python API: a codec by name, and whole .bin files in and out.
+
+    import fewbits
+    codec = fewbits.load("easyvqa-256")            # a zoo name or a checkpoint path
+    blobs = codec.compress(images)                 # list[bytes]: whole .bin files, header included
+    images = codec.decompress(blobs, size=256)     # PIL images, each in its own shape
+
+`images` may be PIL images, paths, or a (B, 3, 64, 64) tensor in [0, 1]. An image of any size and
+shape is resized until its long side is 64 pixels and the rest of the square repeats its edge
+pixels (files.load_square); a file of an image that wasn't square carries its shape in one more
+header byte and decodes to that shape, `size` pixels along its long side.
+
+The command line, the benchmark and the training's validation all go through FileCodec, so their
+files are byte for byte the API's. Errors are exceptions with one-line messages: FileError for an
+unusable image or checkpoint, FormatError for a .bin file this codec can't decode.
+"""
+import torch
+from PIL import Image
+
+from . import files, zoo
+from .codec import load_codec
+from .coding import FormatError, container
+
+
+class FileCodec:
+    """A codec (an nn.Module with compress and decompress, codec/base.py) wrapped in the .bin container."""
+
+    def __init__(self, model, name=None):
+        self.model, self.name = model.eval(), name
+        self.fingerprint = model.fingerprint()
+        self.trained_on = getattr(model, "trained_on", None)
+
+    # ---- whole files, for people -------------------------------------------------------------------
+    def compress(self, images, search=0):
+        """PIL images, paths or a (B, 3, 64, 64) tensor -> one .bin file (bytes) per image."""
+        if torch.is_tensor(images):
+            return self.encode(images, search=search)
+        squares = [files.square(img) if isinstance(img, Image.Image) else files.load_square(img) for img in images]
+        return self.encode(torch.stack([x for x, _ in squares]), [shape for _, shape in squares], search)
+
+    def decompress(self, blobs, size=64):
+        """.bin files (bytes) -> PIL images, each in the shape it was compressed from, `size` pixels
+        along its long side. FormatError names the first file that can't be decoded."""
+        parsed = [self.parse(blob) for blob in blobs]
+        x_hat = self.decode([payload for payload, _ in parsed], size)
+        return [files.to_image(files.crop_to_shape(x, shape)) for x, (_, shape) in zip(x_hat, parsed)]
+
+    # ---- the steps, for the command line and the benchmark -----------------------------------------
+    def encode(self, x, shapes=None, search=0):
+        """x (B, 3, 64, 64) in [0, 1] -> B files; shapes: each image's shape byte (None if square)."""
+        strings = self.model.compress(x, search)["strings"]
+        shapes = shapes or [None] * len(strings)
+        return [container.write_container(s, self.fingerprint, shape) for s, shape in zip(strings, shapes)]
+
+    def parse(self, blob):
+        """One file -> (payload, shape). FormatError if it isn't this codec's, or is damaged."""
+        return container.read_container(blob, self.fingerprint), container.read_shape(blob)
+
+    def decode(self, payloads, size=64):
+        """Payloads -> x_hat (B, 3, size, size) in [0, 1]. FormatError, with .bad naming each bad one."""
+        return self.model.decompress(payloads, size)["x_hat"]
+
+    def method(self, search=0):
+        """The benchmark's view of this codec (bench/protocol.py): encode(x, idx) -> files, decode(files) -> x_hat."""
+        return (lambda x, idx=None: self.encode(x, search=search)), \
+               (lambda blobs: self.decode([self.parse(b)[0] for b in blobs]))
+
+
+def load(name_or_path=zoo.DEFAULT, device="cpu"):
+    """A zoo name (zoo.MODELS) or a checkpoint path -> FileCodec. CheckpointError names what is wrong."""
+    path = zoo.checked_path(name_or_path)
+    name = str(name_or_path) if str(name_or_path) in zoo.MODELS else None
+    return FileCodec(load_codec(path, device), name)
+
+
+__all__ = ["FileCodec", "FormatError", "load"]

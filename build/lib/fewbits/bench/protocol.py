@@ -1,0 +1,171 @@
+"""The benchmark's protocol: every method through real files on a test split, one typed Row each.
+
+    row = measure(codec.method(), judges, test)    # every test image through a real .bin file
+    row.bits, row.psnr, row.ssim, row.fd, row.acc["film"]["overall"], row.acc["film"]["count"], ...
+    rows, families = benchmark("scenes", codecs)   # our codecs, the baselines, ceiling and floor
+    rows = photo_benchmark(codecs)                 # the held-out photos: no questions
+
+A method is a pair (encode, decode): encode(x (B, 3, 64, 64), idx) -> a list of B files (bytes);
+decode(files) -> x_hat. Bits are counted from the files themselves, header included, never
+estimated.
+The judges (vqa/judges.py) are VQA models of families the codecs never trained against; a judge of
+the loss model's family with another seed shares its blind spots, and is shown for comparison only.
+The tables and figures made of these rows are report.py's.
+"""
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import data as datasets
+from .. import metrics, vqa
+from . import baselines
+
+NAN = float("nan")
+SEARCH = 400          # photos: also each codec with the bits 400 steps of search find
+
+
+@dataclass
+class Row:
+    """One method on one test split. acc: {judge: {family or "overall": accuracy}}; retention the
+    same divided by the originals'; held_out: per key, the lowest among the held-out judges'."""
+    bits: float = 0.0                   # mean bits per file, header included
+    bits_each: list = field(default_factory=list)
+    psnr: float = 0.0
+    ssim: float = 0.0
+    fd: float = NAN                     # Fréchet distance of a judge CNN's features, to originals
+    acc: dict = field(default_factory=dict)
+    encode_per_s: float = NAN
+    decode_per_s: float = NAN
+    retention: dict = field(default_factory=dict)
+    held_out: dict = field(default_factory=dict)
+    misread: Counter = None             # scenes: what the symbolic judge's detector reads wrong
+    bits_by_objects: dict = None        # scenes: mean bits per file by the number of objects
+
+
+def originals():
+    """The images themselves, sent as nothing: the ceiling of every table."""
+    return (lambda x, idx=None: [b""] * len(x)), (lambda blobs: None)
+
+
+@torch.no_grad()
+def measure(method, judges, test, limit=None, batch_size=250, features=None, each=None):
+    """One Row for the decodes of test's first `limit` images: each judge's accuracy per family
+    (judges: {name: VQA model}), file bits, PSNR, SSIM, images/s each way, and FD if `features` (a
+    VQA model with a CNN) is given. each(idx, x_hat), if given, sees every batch of decodes."""
+    encode, decode = method
+    n = min(limit or len(test), len(test))
+    accuracy = {name: metrics.Accuracy(test.families) for name in judges}
+    row, seconds, feats, feats_original = Row(), {"encode": 0.0, "decode": 0.0}, [], []
+    for idx in torch.arange(n).split(batch_size):
+        x = test.images(idx)
+        t0 = time.perf_counter()
+        blobs = encode(x, idx)
+        t1 = time.perf_counter()
+        x_hat = decode(blobs)
+        x_hat = x if x_hat is None else x_hat
+        seconds["encode"] += t1 - t0
+        seconds["decode"] += time.perf_counter() - t1
+        if each is not None:
+            each(idx, x_hat)
+        row.bits += sum(8 * len(b) for b in blobs) / n
+        row.bits_each += [8 * len(b) for b in blobs]
+        row.psnr += metrics.psnr(x_hat, x) * len(idx) / n
+        row.ssim += metrics.ssim(x_hat, x) * len(idx) / n
+        qi, tokens, answers = test.questions_of(idx)
+        for name, judge in judges.items():
+            accuracy[name].add(judge.eval()(x_hat, qi, tokens), answers, test.family_of(idx))
+        if features is not None:
+            feats.append(metrics.realism_features(features.eval(), x_hat))
+            feats_original.append(metrics.realism_features(features, x))
+    row.fd = metrics.frechet_distance(torch.cat(feats), torch.cat(feats_original)) if feats else NAN
+    row.acc = {name: a.result() for name, a in accuracy.items()}
+    row.encode_per_s, row.decode_per_s = (n / max(s, 1e-9) for s in seconds.values())
+    return row
+
+
+def score_codec(codec, judges, test, limit=None, features=None):
+    """measure() for a FileCodec, with each judge's retention: row.retention[name][family]."""
+    row = measure(codec.method(), judges, test, limit, features=features)
+    original = measure(originals(), judges, test, limit).acc
+    row.retention = {name: metrics.retention(row.acc[name], original[name]) for name in judges}
+    return row
+
+
+def ceiling(row):
+    """The originals' row: perfect quality by definition, no speed to speak of."""
+    row.psnr, row.ssim, row.encode_per_s, row.decode_per_s = float("inf"), 1.0, NAN, NAN
+    return row
+
+
+def run_all(name, methods, measure_one):
+    """[("original (ceiling)", row), (label, row) for each method], printing each as it ends."""
+    rows = [("original (ceiling)", ceiling(measure_one(originals())))]
+    for label, make in methods:
+        rows.append((label, measure_one(make())))
+        print(f"  {name}: {label}: {rows[-1][1].bits:.0f} bits", flush=True)
+    return rows
+
+
+def codec_methods(codecs, search=0):
+    """[(label, make)] for our codecs: {name: FileCodec}."""
+    suffix = f", search {search}" if search else ""
+    return [(f"ours, {name}{suffix}", lambda c=c: c.method(search)) for name, c in codecs.items()
+            if not search or c.model.can_search]
+
+
+def benchmark(name, codecs, limit=None):
+    """Every row for one VQA dataset -> (rows: [(method name, Row)], families).
+    codecs: {name: FileCodec}."""
+    panel, vocab = vqa.load_panel(name)
+    test = datasets.load(name, "test", vocab=vocab)
+    methods = codec_methods(codecs) + baselines.methods(name, test)
+    features = panel["attention"]     # FD from the attention judge's CNN: it knows these images
+
+    def measure_one(method):          # on scenes, also what the symbolic judge's detector misreads
+        if name != "scenes":
+            return measure(method, panel, test, limit, features=features)
+        misread = Counter()
+
+        def detect(idx, x_hat):
+            truth = [test.scenes[i] for i in idx.tolist()]
+            misread.update(metrics.misread(panel["symbolic"].detect(x_hat), truth))
+        row = measure(method, panel, test, limit, features=features, each=detect)
+        row.misread = misread
+        return row
+    rows = run_all(name, methods, measure_one)
+    rows.append(("question only (floor)", floor(name, vocab, panel, test, limit)))
+    original = rows[0][1].acc
+    for _, row in rows:
+        row.retention = {j: metrics.retention(row.acc[j], original[j]) for j in panel}
+        row.held_out = metrics.lowest(row.retention, vqa.PANEL[name])
+    if name == "scenes":                             # what a scene costs, by how much is in it
+        objects = torch.tensor([len(s["objects"]) for s in test.scenes])[:len(rows[0][1].bits_each)]
+        for _, row in rows:
+            bits = torch.tensor(row.bits_each, dtype=torch.float64)
+            row.bits_by_objects = {int(k): bits[objects == k].mean().item()
+                                   for k in objects.unique()}
+    return rows, test.families
+
+
+def floor(name, vocab, panel, test, limit):
+    """A question-only model, trained here on the training split: what the questions alone give."""
+    blind = vqa.Blind(len(test.vocab), len(test.answer_names))
+    vqa.train(blind, datasets.load(name, "train", vocab=vocab), 1, desc="question only")
+    row = measure(originals(), {"question only": blind}, test, limit)
+    row.acc = {judge: row.acc["question only"] for judge in panel}   # the same for every column
+    row.psnr = row.ssim = NAN
+    row.encode_per_s = row.decode_per_s = NAN
+    return row
+
+
+def photo_benchmark(codecs, limit=None):
+    """Every row for the held-out photos (scikit-image's): 70 fixed 64×64 squares of 14 photos.
+    FD uses the CNN of the scenes attention judge: it was never trained on photos, so it is a
+    feature network that no codec saw, not one that knows photos as Inception would."""
+    test = datasets.load("photos", "test")
+    features = vqa.load_panel("scenes")[0]["attention"]
+    methods = codec_methods(codecs) + codec_methods(codecs, SEARCH)
+    methods += baselines.methods("photos", test)
+    return run_all("photos", methods, lambda m: measure(m, {}, test, limit, features=features))

@@ -1,0 +1,104 @@
+"""fewbits evaluate: the benchmark, bits per image against the answers held-out judges still give.
+
+    fewbits evaluate                 # shipped codecs + baselines on the three test sets -> results/
+    fewbits evaluate --data photos   # one of them: easyvqa, scenes or photos
+    fewbits evaluate --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
+
+Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
+results/benchmark.md, rate_accuracy.png, samples.png and photos.png.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from .. import data as datasets
+from .. import files, zoo
+from ..api import load
+from ..bench import protocol, report
+
+DATASETS = ("easyvqa", "scenes", "photos")
+
+
+def codec_name(path):
+    """A zoo name as it is; runs/scenes-256/codec.pt -> scenes-256 (its folder); a/b.pt -> b."""
+    if str(path) in zoo.MODELS:
+        return str(path)
+    path = Path(path)
+    return path.parent.name if path.stem == "codec" else path.stem
+
+
+def codecs_by_data(names):
+    """{dataset: {name: FileCodec}} for the codecs named (zoo names or paths), checked up front."""
+    by_data = {}
+    for name in names:
+        codec = load(name)
+        if codec.trained_on not in DATASETS:
+            data = codec.trained_on or "unrecorded data"
+            raise files.CheckpointError(f"{name}: trained on {data}; the benchmark has test sets "
+                                        f"for {', '.join(DATASETS)} only")
+        by_data.setdefault(codec.trained_on, {})[codec_name(name)] = codec
+    return by_data
+
+
+def run(names, only, limit):
+    """-> (results {dataset: (rows, families)}, sample pictures, the photo sheet or None)."""
+    chosen = codecs_by_data(names)
+    results, pictures, photos = {}, [], None
+    for name in only or [d for d in DATASETS if d in chosen]:
+        codecs = chosen.get(name, {})
+        if name == "photos":
+            results[name] = protocol.photo_benchmark(codecs, limit), []
+            photos = report.photo_sheet(codecs)
+        else:
+            results[name] = protocol.benchmark(name, codecs, limit)
+            pictures.append(report.samples(name, codecs))
+    return results, pictures, photos
+
+
+def write(out, results, pictures, photos, argv):
+    """The report and its pictures under `out` -> the names written."""
+    files.write_atomic(out / "benchmark.md", report.markdown(results, argv).encode())
+    written = ["benchmark.md"]
+    with_questions = {name: result for name, result in results.items() if name != "photos"}
+    if with_questions:
+        report.plot(with_questions, out / "rate_accuracy.png")
+        size = (max(p.width for p in pictures), sum(p.height for p in pictures))
+        sheet = Image.new("RGB", size, "white")
+        for i, p in enumerate(pictures):               # the datasets' sheets, one under another
+            sheet.paste(p, (0, sum(q.height for q in pictures[:i])))
+        sheet.save(out / "samples.png")
+        written += ["rate_accuracy.png", "samples.png"]
+    if photos is not None:
+        photos.save(out / "photos.png")
+        written.append("photos.png")
+    return written
+
+
+def main(argv=None, prog="fewbits evaluate"):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p.add_argument("--codec", action="append", help="a codec to benchmark, not the shipped ones")
+    p.add_argument("--data", action="append", choices=DATASETS, help="default: all three")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images (N >= 1)")
+    p.add_argument("--out", default="results")
+    args = p.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        print(f"error: --limit must be at least 1, not {args.limit}", file=sys.stderr)
+        return 2
+    start, out = time.time(), Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)       # fail now, not after minutes of work
+        results, pictures, photos = run(args.codec or zoo.CODECS, args.data, args.limit)
+    except OSError as e:
+        print(f"error: {out}: can't write the report here ({e.strerror})", file=sys.stderr)
+        return 2
+    except (datasets.DataError, files.FileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    written = write(out, results, pictures, photos, sys.argv[1:] if argv is None else list(argv))
+    print((out / "benchmark.md").read_text())
+    minutes = (time.time() - start) / 60
+    print(f"wrote {', '.join(f'{out}/{name}' for name in written)} in {minutes:.1f} minutes")
+    return 0

@@ -1,0 +1,114 @@
+"""What a decode is scored by: image quality, and the answers VQA models still give.
+
+    psnr(x_hat, x), ssim(x_hat, x), frechet_distance(a, b)   # quality, and realism on features
+    acc = Accuracy(families); acc.add(logits, answers, family); acc.result()
+    retention(acc_on_decodes, acc_on_originals); lowest(retention_by_judge, judges)
+
+Retention = a VQA model's accuracy on the decodes ÷ its accuracy on the originals, overall and per
+question family: how many of the answers the model could give survive the compression.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+# ---- image quality -------------------------------------------------------------------------------
+
+def psnr(x_hat, x):
+    """Mean over images of 10 log10(1 / MSE), for images in [0, 1]. (B, 3, H, W) each."""
+    mse = ((x_hat - x) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
+    return (10 * torch.log10(1 / mse)).mean().item()
+
+
+def ssim(x_hat, x, sigma=1.5, size=11):
+    """Mean SSIM (Wang et al. 2004) with an 11×11 Gaussian window, per channel, valid positions only."""
+    g = torch.exp(-(torch.arange(size, dtype=torch.float64) - size // 2) ** 2 / (2 * sigma ** 2))
+    w = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, size, size).to(x.dtype)
+    blur = lambda t: F.conv2d(t, w, groups=3)
+    mu_a, mu_b = blur(x_hat), blur(x)
+    var_a, var_b = blur(x_hat * x_hat) - mu_a ** 2, blur(x * x) - mu_b ** 2
+    cov = blur(x_hat * x) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.mean().item()
+
+
+def frechet_distance(a, b):
+    """Fréchet distance between Gaussians fitted to two sets of feature vectors a (N, D), b (M, D):
+    |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^1/2), the formula of FID (Heusel et al. 2017).
+    tr((S_a S_b)^1/2) is computed as tr((R S_b R)^1/2) with R = S_a^1/2: the same eigenvalues
+    (S_a S_b = R (R S_b R) R^-1), but a symmetric matrix, so eigvalsh is exact and stable."""
+    a, b = a.double(), b.double()
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    w, v = torch.linalg.eigh(cov_a)
+    root_a = v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    fd = ((a.mean(0) - b.mean(0)) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross
+    return max(fd.item(), 0.0)                                   # >= 0 in exact arithmetic
+
+
+def realism_features(judge, x):
+    """(B, 3, 64, 64) -> (B, 2C): the judge CNN's cell features, averaged and max-pooled over the cells.
+    The Fréchet distance between these on originals and on decodes is the realism score (an FID whose
+    feature network knows these images, where Inception would not)."""
+    f = judge.image_features(x)                                  # (B, 64 cells, C)
+    return torch.cat([f.mean(1), f.amax(1)], 1)
+
+
+# ---- answers -------------------------------------------------------------------------------------
+
+class Accuracy:
+    """Right answers counted per question family over any number of batches."""
+
+    def __init__(self, families):
+        self.families = list(families)
+        self.right, self.total = torch.zeros(len(self.families)), torch.zeros(len(self.families))
+
+    def add(self, logits, answers, family):
+        """logits (Q, A), answers (Q,), family (Q,) ids into `families`."""
+        hit = (logits.argmax(1) == answers).float().cpu()
+        self.right.index_add_(0, family.cpu(), hit)
+        self.total += torch.bincount(family.cpu(), minlength=len(self.families)).float()
+
+    def result(self):
+        """{"overall": accuracy, family: accuracy, ...} over the families that had questions."""
+        acc = {f: (self.right[k] / self.total[k]).item() for k, f in enumerate(self.families) if self.total[k] > 0}
+        acc["overall"] = (self.right.sum() / self.total.sum().clamp(min=1)).item()
+        return acc
+
+
+def retention(acc, original):
+    """Accuracy on decodes ÷ accuracy on originals, for every key of `acc` (families and "overall")."""
+    return {f: acc[f] / original[f] for f in acc}
+
+
+def lowest(retention_by_judge, judges):
+    """The protocol's figure: for every key ("overall" and each family), the lowest retention among
+    `judges`, the families the codec never trained against. retention_by_judge: {judge: {key: r}}."""
+    keys = retention_by_judge[judges[0]]
+    return {k: min(retention_by_judge[j][k] for j in judges) for k in keys}
+
+
+def misread(detected, truth, radius=6.0):
+    """What a detector reads wrong in scene graphs, object by object: {"objects": true objects, "missed":
+    true objects with no detection within `radius` px of their centre, "extra": detections matched to
+    none, "shape" / "color" / "size": matched objects with that attribute wrong, "offset": the sum of
+    the matched objects' distances in px}. Centres are more than 12.7 px apart (scenes.py), so a
+    detection lies within 6 px of one true object at most; the nearest pairs are matched first, so
+    of two detections near one object the farther is the extra one."""
+    counts = dict.fromkeys(("objects", "missed", "extra", "shape", "color", "size", "offset"), 0)
+    for found, true in zip((g["objects"] for g in detected), (g["objects"] for g in truth), strict=True):
+        pairs = sorted((math.hypot(f["x"] - t["x"], f["y"] - t["y"]), i, j)
+                       for i, t in enumerate(true) for j, f in enumerate(found))
+        matched_true, matched_found = set(), set()
+        for distance, i, j in pairs:
+            if distance <= radius and i not in matched_true and j not in matched_found:
+                matched_true.add(i), matched_found.add(j)
+                counts["offset"] += distance
+                for attr in ("shape", "color", "size"):
+                    counts[attr] += found[j][attr] != true[i][attr]
+        counts["objects"] += len(true)
+        counts["missed"] += len(true) - len(matched_true)
+        counts["extra"] += len(found) - len(matched_found)
+    return counts

@@ -1,0 +1,154 @@
+"""A small easy-VQA-style VQA model, and the script that trains it on original images.
+
+    fewbits vqa --data scenes --seed 0              # -> runs/vqa-scenes-seed0.pt
+
+The model reads the image once and then answers by looking twice, steered by the question:
+    image (B, 3, 64, 64) -> CNN -> 8×8 cells, each a feature vector (B, 64, C)   once per image
+    question tokens (Q, L) -> embedding -> GRU -> q (Q, 128)                    once per question
+    hop 1: each cell [features, x, y] -> MLP whose normalised hidden layer is scaled and shifted by
+           (γ1, β1) = Linear(q) (FiLM, Perez et al. 2018) -> a score per cell
+           -> attention (softmax of scores) reads the cells' features and positions: the object
+              the question names, what it looks like and where it is
+           -> soft count (sum of sigmoid of scores): how many cells fit the description
+    hop 2: the same, with each cell's offset and distance from hop 1's object, hop 1's attention
+           and what hop 1 found added: "the object left of the red square", "closest to the blue
+           circle", or the second set in "are there more circles than squares?"
+    answer = MLP([q, what each hop read, both counts, each hop's best score, hop 1's position])
+There is deliberately no max-pooled feature map from the cells to the answer, only the best score:
+with the features, the model answered "what color is the red square?" from pooled features and
+never learned to point at one object, which "the object left of the red square" needs.
+Positions are cell centres plus a learned nudge within the cell, so relations are not limited to
+the 8-pixel grid.
+FiLM lets the question choose which features survive in every cell, which is what finding,
+counting and relating need; concatenating one image vector with one question vector does not do it
+(on Sort-of-CLEVR a CNN+MLP stays near 63% on relational questions). Everything after the CNN is a
+per-cell MLP, not a 3×3 convolution per question, which makes it cheap enough to train on a CPU.
+
+The codec trains against one such model, frozen (checkpoints/vqa-DATA-loss.pt). A second one with
+another seed (vqa-DATA-judge.pt) shares its blind spots, so it is shown for comparison only: the
+judges that count are VQA models of other families (vqa/judges.py), which no codec ever trains against.
+"""
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .. import files
+from ..nn.question import QuestionEncoder
+
+CELLS = 8    # the CNN turns a 64×64 image into CELLS × CELLS cells
+
+
+class Hop(nn.Module):
+    """One look at the cells: a question-conditioned (FiLM) MLP scores every cell; the scores give an
+    attention map, which reads `values` (the CNN's cell features: what is there), and a soft count."""
+
+    def __init__(self, cin, width):
+        super().__init__()
+        self.fc1, self.fc2, self.score = nn.Linear(cin, width), nn.Linear(width, width), nn.Linear(width, 1)
+        self.norm = nn.BatchNorm1d(width, affine=False)      # FiLM supplies the affine part
+
+    def forward(self, cells, values, gamma, beta, extra=0):   # cells (Q, N, cin); values (Q, N, C); gamma, beta (Q, width)
+        h = self.fc1(cells) + extra
+        h = self.norm(h.flatten(0, 1)).view(h.shape)         # batch statistics over every (question, cell)
+        h = h * (1 + gamma[:, None]) + beta[:, None]
+        h = F.relu(self.fc2(F.relu(h)))                    # (Q, N, width)
+        score = 4 * self.score(h).squeeze(2)               # (Q, N); ×4: lets the softmax get sharp early
+        attn = score.softmax(1)[:, :, None]                # (Q, N, 1)
+        return {"vec": (attn * values).sum(1), "attn": attn, "count": torch.sigmoid(score).sum(1, keepdim=True),
+                "top": score.amax(1, keepdim=True)}                   # how well the best cell fits
+
+
+class VQA(nn.Module):
+    def __init__(self, vocab_size, num_answers, width=64, hidden=64, qdim=128):
+        super().__init__()
+        self.args = dict(vocab_size=vocab_size, num_answers=num_answers, width=width, hidden=hidden, qdim=qdim)
+        def down(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+        self.cnn = nn.Sequential(*down(3, 32), *down(32, 64), *down(64, width),
+                                 nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())  # 64 -> 8
+        self.question = QuestionEncoder(vocab_size, qdim)
+        self.film = nn.Linear(qdim, 4 * hidden)            # (γ1, β1, γ2, β2)
+        self.hop1 = Hop(width + 2, hidden)                 # cell features + (x, y)
+        self.hop2 = Hop(width + 6, hidden)                 # + offset and distance to hop 1's object, its attention
+        self.carry = nn.Linear(width, hidden)              # hop 1's object vector, into hop 2
+        self.nudge = nn.Linear(width, 2)                   # where in its cell the cell's object sits
+        self.mlp = nn.Sequential(nn.Linear(qdim + 2 * width + 6, 256), nn.ReLU(), nn.Linear(256, num_answers))
+        y, x = torch.meshgrid(torch.linspace(-1, 1, CELLS), torch.linspace(-1, 1, CELLS), indexing="ij")
+        self.register_buffer("xy", torch.stack([x, y], -1).view(CELLS * CELLS, 2))
+
+    def image_features(self, x):                           # (B, 3, 64, 64) in [0, 1] -> (B, 64 cells, C)
+        return self.cnn(x - 0.5).flatten(2).transpose(1, 2)
+
+    def answer(self, feats, qi, tokens):
+        """Logits (Q, A) for questions `tokens` about images `qi` (indices into feats)."""
+        q = self.question(tokens)
+        g1, b1, g2, b2 = self.film(q).chunk(4, dim=1)
+        cells = feats[qi]                                                # (Q, N, C)
+        xy = self.xy + torch.tanh(self.nudge(cells)) / (CELLS - 1)      # (Q, N, 2) positions, finer than a cell
+        one = self.hop1(torch.cat([cells, xy], 2), cells, g1, b1)
+        where = (one["attn"] * xy).sum(1)                                # (Q, 2) hop 1's object position
+        offset = xy - where[:, None]                                     # (Q, N, 2)
+        two = self.hop2(torch.cat([cells, xy, offset, offset.norm(dim=2, keepdim=True), one["attn"]], 2), cells,
+                        g2, b2, self.carry(one["vec"])[:, None])
+        return self.mlp(torch.cat([q, one["vec"], two["vec"], one["count"], two["count"], one["top"], two["top"], where], 1))
+
+    def forward(self, x, qi, tokens):
+        return self.answer(self.image_features(x), qi, tokens)
+
+
+class Blind(nn.Module):
+    """The question-only baseline: the same question encoder, no image. Shows what priors alone give."""
+
+    def __init__(self, vocab_size, num_answers, qdim=128):
+        super().__init__()
+        self.question = QuestionEncoder(vocab_size, qdim)
+        self.mlp = nn.Sequential(nn.Linear(qdim, 256), nn.ReLU(), nn.Linear(256, num_answers))
+
+    def forward(self, x, qi, tokens):
+        return self.mlp(self.question(tokens))
+
+
+# ---- training and checkpoints ------------------------------------------------------------------
+
+def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, desc="train", loss_of=None):
+    """AdamW with a one-cycle schedule over `epochs` passes of the images (each batch brings all of
+    its images' questions); stops early after `minutes`. Returns the minutes taken.
+    loss_of(idx) -> loss replaces the answers' cross-entropy (judges.py's detector learns scene graphs)."""
+    def answer_loss(idx):
+        qi, tokens, answers = data.questions_of(idx)
+        return F.cross_entropy(model(data.images(idx), qi, tokens), answers)
+
+    loss_of = loss_of or answer_loss
+    g = torch.Generator().manual_seed(seed)
+    steps = epochs * -(-len(data) // batch_size)                    # batches per epoch, rounded up
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    start, out_of_time = time.time(), False
+    bar = tqdm(total=steps, desc=desc, dynamic_ncols=True, disable=None)   # quiet in a log
+    for epoch in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(data), generator=g).split(batch_size):
+            loss = loss_of(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update()
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+            out_of_time = bool(minutes) and time.time() - start > 60 * minutes
+            if out_of_time:
+                break
+        if out_of_time:
+            break
+    bar.close()
+    model.eval()
+    return (time.time() - start) / 60
+
+
+def vqa_checkpoint(model, dataset, **info):
+    """Everything needed to rebuild and use the model alone: its arguments, weights, words and answers."""
+    return {"model_args": model.args, "model": model.state_dict(), "vocab": dataset.vocab,
+            "answers": dataset.answer_names, "families": dataset.families, **info}
