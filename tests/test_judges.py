@@ -9,7 +9,7 @@ import torch
 from fewbits import data
 from fewbits.bench.protocol import measure, originals
 from fewbits.data import scenes
-from fewbits.vqa import judges
+from fewbits.vqa import judges, namer
 
 TARGETS = {"easyvqa": 0.99, "scenes": 0.95}       # a judge that can't answer on the originals is no judge
 
@@ -137,3 +137,18 @@ def test_shipped_judges_answer_on_originals(name):
     acc = measure(originals(), {f: panel[f] for f in judges.PANEL[name]}, test).acc
     for family in judges.PANEL[name]:
         assert acc[family]["overall"] >= TARGETS[name], (family, acc[family])
+
+
+def test_the_namers_executor_answers_every_question_from_the_true_names():
+    """The namer with its CNN replaced by the truth (read off the questions): every question of an image
+    whose shape and colour its questions tell is answered right, all 24 templates, negations too."""
+    test = data.load("easyvqa", "test")
+    shape, color = namer.labels_of(test)
+    known = ((shape >= 0) & (color >= 0)).nonzero().flatten()[:300]
+    model = namer.Namer(test.vocab, test.answer_names).eval()
+    heads = lambda x: (torch.nn.functional.one_hot(shape[known], 3).float(), torch.nn.functional.one_hot(color[known], 8).float())
+    model.heads = heads
+    qi, tokens, answers = test.questions_of(known)
+    assert len(answers) > 2000 and torch.equal(model(test.images(known), qi, tokens).argmax(1), answers)
+    assert namer.parse("is no circle present".split()) == ("yes/no", "circle", True)
+    assert namer.parse("what is the red shape".split()) == ("shape", None, False)

@@ -40,6 +40,8 @@ class Row:
     decode_per_s: float = NAN
     retention: dict = field(default_factory=dict)
     held_out: dict = field(default_factory=dict)
+    right: dict = field(default_factory=dict)   # {judge: (Q,) bool}: each question right or not
+    all_right: float = NAN              # the share of questions every held-out judge answers right
     misread: Counter = None             # scenes: what the symbolic judge's detector reads wrong
     bits_by_objects: dict = None        # scenes: mean bits per file by the number of objects
 
@@ -75,12 +77,15 @@ def measure(method, judges, test, limit=None, batch_size=250, features=None, eac
         row.ssim += metrics.ssim(x_hat, x) * len(idx) / n
         qi, tokens, answers = test.questions_of(idx)
         for name, judge in judges.items():
-            accuracy[name].add(judge.eval()(x_hat, qi, tokens), answers, test.family_of(idx))
+            logits = judge.eval()(x_hat, qi, tokens)
+            accuracy[name].add(logits, answers, test.family_of(idx))
+            row.right.setdefault(name, []).append(logits.argmax(1).cpu() == answers)
         if features is not None:
             feats.append(metrics.realism_features(features.eval(), x_hat))
             feats_original.append(metrics.realism_features(features, x))
     row.fd = metrics.frechet_distance(torch.cat(feats), torch.cat(feats_original)) if feats else NAN
     row.acc = {name: a.result() for name, a in accuracy.items()}
+    row.right = {name: torch.cat(hits) for name, hits in row.right.items()}
     row.encode_per_s, row.decode_per_s = (n / max(s, 1e-9) for s in seconds.values())
     return row
 
@@ -140,6 +145,8 @@ def benchmark(name, codecs, limit=None):
     for _, row in rows:
         row.retention = {j: metrics.retention(row.acc[j], original[j]) for j in panel}
         row.held_out = metrics.lowest(row.retention, vqa.PANEL[name])
+        every = torch.stack([row.right[j] for j in vqa.PANEL[name]]).all(0)   # (Q,)
+        row.all_right = every.float().mean().item()
     if name == "scenes":                             # what a scene costs, by how much is in it
         objects = torch.tensor([len(s["objects"]) for s in test.scenes])[:len(rows[0][1].bits_each)]
         for _, row in rows:
@@ -155,6 +162,7 @@ def floor(name, vocab, panel, test, limit):
     vqa.train(blind, datasets.load(name, "train", vocab=vocab), 1, desc="question only")
     row = measure(originals(), {"question only": blind}, test, limit)
     row.acc = {judge: row.acc["question only"] for judge in panel}   # the same for every column
+    row.right = {judge: row.right["question only"] for judge in panel}
     row.psnr = row.ssim = NAN
     row.encode_per_s = row.decode_per_s = NAN
     return row

@@ -49,12 +49,13 @@ def photo_tables(rows):
 
 def vqa_tables(name, rows, families):
     held_out, pct = vqa.PANEL[name], lambda v: f"{100 * v:.1f}%"
-    header = ["method", "bits / image", "**held out**", *held_out, "*attention*", "PSNR dB", "SSIM",
-              "FD", "encode img/s", "decode img/s"]
+    header = ["method", "bits / image", "**held out**", *held_out, "all right", "*attention*",
+              "PSNR dB", "SSIM", "FD", "encode img/s", "decode img/s"]
     overall = lambda r, j: pct(r.retention[j]["overall"])
     lines = [f"### {name}", "", *table(header, [
         [label, f"{r.bits:.0f}", f"**{pct(r.held_out['overall'])}**",
-         *(overall(r, j) for j in held_out), f"*{overall(r, 'attention')}*", *quality(r)]
+         *(overall(r, j) for j in held_out), pct(r.all_right), f"*{overall(r, 'attention')}*",
+         *quality(r)]
         for label, r in rows])]
     lines += ["", f"Held-out retention per question family ({name}; the lowest among "
               f"{', '.join(held_out)}), and each judge's accuracy on the originals:", ""]
@@ -92,8 +93,9 @@ def markdown(results, argv):
              f"Command: `{' '.join(['fewbits evaluate'] + argv)}`.",
              "Retention = a judge's accuracy on the decodes ÷ its accuracy on the originals. "
              "**Held out** is the lowest retention among the judges of families no codec trains "
-             "against (vqa/judges.py); *attention* is the loss model's family with another seed, "
-             "shown for comparison only.", ""]
+             "against (vqa/judges.py); *all right* is the share of questions that every one of "
+             "them answers right; *attention* is the loss model's family with another seed, shown "
+             "for comparison only.", ""]
     for name, (rows, families) in results.items():
         lines += photo_tables(rows) if name == "photos" else vqa_tables(name, rows, families)
     return "\n".join(lines)

@@ -67,15 +67,17 @@ def fit(args, make_model, default_out, blind=False):
 
 def judges_main(argv=None, prog="fewbits judges"):
     args = parser(prog, "Train a held-out judge: a VQA model of another family than the loss model's.", True).parse_args(argv)
-    if args.family == "symbolic" and args.data != "scenes":
-        print("error: the symbolic judge needs scene graphs to learn from: only --data scenes has them", file=sys.stderr)
+    readers = {"symbolic": "scenes", "namer": "easyvqa"}       # judges that learn what the image holds
+    if readers.get(args.family, args.data) != args.data:
+        print(f"error: the {args.family} judge reads {readers[args.family]} images only, not --data {args.data}",
+              file=sys.stderr)
         return 2
     args.epochs = args.epochs or 10
 
     def make(train_data):
-        if args.family == "symbolic":
-            model = vqa.judges.Symbolic(train_data.vocab, train_data.answer_names)
-            return model, vqa.judges.train_detector(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes)
+        if args.family in readers:
+            model = vqa.FAMILIES[args.family](train_data.vocab, train_data.answer_names)
+            return model, vqa.judges.train_reader(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes)
         model = vqa.FAMILIES[args.family](len(train_data.vocab), len(train_data.answer_names))
         return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes, desc=args.family)
     return fit(args, make, f"runs/judge-{args.data}-{args.family}.pt")

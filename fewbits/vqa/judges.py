@@ -19,6 +19,8 @@ keep catching what the loss model lets through. Each one sees the image differen
             Fourier waves, are the encoder's tokens, the question's words the decoder's. No hops
             built in: which cell relates to which is plain dot-product attention. The second
             scenes judge.
+  namer     (easy-VQA) a CNN names the one shape and its colour, and the question's template
+            answers from those names alone (namer.py): a shape that can't be named can't pass.
   symbolic  (scenes) a detector, trained on the scene graphs, finds each object's shape, colour, size
             and position; the question is then answered by running the scenes' own question programs
             (scenes.candidates) on the detected graph. No learned language at all: an image passes
@@ -33,9 +35,10 @@ from .. import files, zoo
 from ..data import scenes, tokenize
 from ..nn.question import QuestionEncoder
 from .attention import VQA, train
+from .namer import Namer
 
 # the held-out families that reach the bar on originals (EXPERIMENTS.md, "The judges")
-PANEL = {"easyvqa": ["film", "fusion"], "scenes": ["symbolic", "transformer"]}
+PANEL = {"easyvqa": ["film", "fusion", "namer"], "scenes": ["symbolic", "transformer"]}
 
 
 def with_coords(h):
@@ -194,6 +197,10 @@ class Symbolic(nn.Module):
         out = self.cnn(x - 0.5).split(self.channels, dim=1)
         return {"object": out[0][:, 0], **dict(zip(ATTRS, out[1:4])), "offset": torch.sigmoid(out[4])}
 
+    def loss_on(self, data, idx):
+        """The loss on training images idx, read off their scene graphs."""
+        return self.loss(data.images(idx), [data.scenes[i] for i in idx.tolist()])
+
     def loss(self, x, graphs):
         """Cross-entropy on objectness everywhere, on the attributes where an object is; L2 on the offsets."""
         h = self.heads(x)
@@ -242,14 +249,15 @@ class Symbolic(nn.Module):
         return logits
 
 
-def train_detector(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None):
-    """attention.train's schedule, with the detector's loss on the scene graphs instead of answers."""
-    def loss_of(idx):
-        return model.loss(data.images(idx), [data.scenes[i] for i in idx.tolist()])
-    return train(model, data, epochs, batch_size, lr, seed, minutes, desc="detector", loss_of=loss_of)
+def train_reader(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None):
+    """attention.train's schedule, with a reader's own loss (model.loss_on: what the image holds,
+    not the answers) in place of the answers' cross-entropy: the detector's, the namer's."""
+    return train(model, data, epochs, batch_size, lr, seed, minutes, desc=type(model).__name__.lower(),
+                 loss_of=lambda idx: model.loss_on(data, idx))
 
 
-FAMILIES = {"attention": VQA, "film": FiLM, "fusion": Fusion, "transformer": Transformer, "symbolic": Symbolic}
+FAMILIES = {"attention": VQA, "film": FiLM, "fusion": Fusion, "transformer": Transformer, "symbolic": Symbolic,
+            "namer": Namer}
 
 
 # ---- the panel -----------------------------------------------------------------------------------
