@@ -46,6 +46,7 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     original = next(line for line in report.splitlines() if line.startswith("| original"))
     assert "| FD |" in report and "| 0.00 |" in original                # originals against themselves
     assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples.png").exists()
+    assert "| method | named right | circle → rectangle |" in report and "| all right |" in report
 
 
 def test_the_photos_report_on_a_tiny_subset(tmp_path):

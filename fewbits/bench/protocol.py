@@ -20,6 +20,7 @@ import torch
 
 from .. import data as datasets
 from .. import metrics, vqa
+from ..vqa import namer
 from . import baselines
 
 NAN = float("nan")
@@ -43,6 +44,8 @@ class Row:
     right: dict = field(default_factory=dict)   # {judge: (Q,) bool}: each question right or not
     all_right: float = NAN              # the share of questions every held-out judge answers right
     misread: Counter = None             # scenes: what the symbolic judge's detector reads wrong
+    shapes: Counter = None              # easy-VQA: (true shape, shape the namer names) -> images
+    misnamed: list = None               # easy-VQA: the images whose shape the namer names wrong
     bits_by_objects: dict = None        # scenes: mean bits per file by the number of objects
 
 
@@ -52,14 +55,16 @@ def originals():
 
 
 @torch.no_grad()
-def measure(method, judges, test, limit=None, batch_size=250, features=None, each=None):
+def measure(method, judges, test, limit=None, batch_size=250, features=None, each=None, row=None):
     """One Row for the decodes of test's first `limit` images: each judge's accuracy per family
     (judges: {name: VQA model}), file bits, PSNR, SSIM, images/s each way, and FD if `features` (a
-    VQA model with a CNN) is given. each(idx, x_hat), if given, sees every batch of decodes."""
+    VQA model with a CNN) is given. each(idx, x_hat), if given, sees every batch of decodes; `row`,
+    if given, is the Row filled in."""
     encode, decode = method
     n = min(limit or len(test), len(test))
     accuracy = {name: metrics.Accuracy(test.families) for name in judges}
-    row, seconds, feats, feats_original = Row(), {"encode": 0.0, "decode": 0.0}, [], []
+    row = Row() if row is None else row
+    seconds, feats, feats_original = {"encode": 0.0, "decode": 0.0}, [], []
     for idx in torch.arange(n).split(batch_size):
         x = test.images(idx)
         t0 = time.perf_counter()
@@ -128,17 +133,10 @@ def benchmark(name, codecs, limit=None):
     methods = codec_methods(codecs) + baselines.methods(name, test)
     features = panel["attention"]     # FD from the attention judge's CNN: it knows these images
 
-    def measure_one(method):          # on scenes, also what the symbolic judge's detector misreads
-        if name != "scenes":
-            return measure(method, panel, test, limit, features=features)
-        misread = Counter()
-
-        def detect(idx, x_hat):
-            truth = [test.scenes[i] for i in idx.tolist()]
-            misread.update(metrics.misread(panel["symbolic"].detect(x_hat), truth))
-        row = measure(method, panel, test, limit, features=features, each=detect)
-        row.misread = misread
-        return row
+    def measure_one(method):          # and what the strictest reader reads wrong (readers())
+        row = Row()
+        return measure(method, panel, test, limit, features=features, row=row,
+                       each=readers(name, panel, test, row))
     rows = run_all(name, methods, measure_one)
     rows.append(("question only (floor)", floor(name, vocab, panel, test, limit)))
     original = rows[0][1].acc
@@ -154,6 +152,31 @@ def benchmark(name, codecs, limit=None):
             row.bits_by_objects = {int(k): bits[objects == k].mean().item()
                                    for k in objects.unique()}
     return rows, test.families
+
+
+def readers(name, panel, test, row):
+    """each(idx, x_hat) for measure(): on scenes, what the symbolic judge's detector misreads
+    (row.misread, a Counter of metrics.misread); on easy-VQA, the shapes the namer names against
+    the true ones (row.shapes, a Counter of (true, named) pairs; row.misnamed, the images named
+    wrong)."""
+    if name == "scenes":
+        row.misread = Counter()
+
+        def detect(idx, x_hat):
+            truth = [test.scenes[i] for i in idx.tolist()]
+            row.misread.update(metrics.misread(panel["symbolic"].detect(x_hat), truth))
+        return detect
+    true_shapes = namer.labels_of(test)[0]                  # -1 where no question tells
+    row.shapes, row.misnamed = Counter(), []
+
+    def name_shapes(idx, x_hat):
+        with torch.no_grad():
+            named = panel["namer"].heads(x_hat)[0].argmax(1)
+        for i, n in zip(idx.tolist(), named.tolist()):
+            if true_shapes[i] >= 0:
+                row.shapes[(int(true_shapes[i]), n)] += 1
+                row.misnamed += [i] if true_shapes[i] != n else []
+    return name_shapes
 
 
 def floor(name, vocab, panel, test, limit):

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from .. import data as datasets
 from .. import files, vqa
+from ..vqa import namer
 from . import baselines
 from .protocol import SEARCH
 
@@ -63,7 +64,7 @@ def vqa_tables(name, rows, families):
     by_family += [[f"accuracy of {j} on originals", *(pct(acc[f]) for f in families)]
                   for j, acc in rows[0][1].acc.items()]
     lines += table(["method", *families], by_family)
-    return lines + scenes_tables(name, rows) + [""]
+    return lines + scenes_tables(name, rows) + shape_table(name, rows) + [""]
 
 
 def scenes_tables(name, rows):
@@ -84,6 +85,44 @@ def scenes_tables(name, rows):
         [label, *(f"{100 * m[k] / m['objects']:.1f}" for k in kinds),
          f"{m['offset'] / max(1, m['objects'] - m['missed']):.2f}"]
         for label, m in ((label, r.misread) for label, r in rows if r.misread is not None)])
+
+
+def shape_table(name, rows):
+    """On easy-VQA: the shapes the namer names in each method's decodes, against the true ones."""
+    if rows[0][1].shapes is None:
+        return []
+    pairs = [(t, n) for t in range(3) for n in range(3) if t != n]
+    lines = ["", f"Shapes the namer names in the decodes ({name}): the share named right, and how "
+             "many images of each true shape it names as another (true → named), of the images "
+             "whose questions tell their shape:", ""]
+    shapes = namer.SHAPES
+    header = ["method", "named right", *(f"{shapes[t]} → {shapes[n]}" for t, n in pairs)]
+    return lines + table(header, [
+        [label, f"{100 * sum(r.shapes[(t, t)] for t in range(3)) / sum(r.shapes.values()):.1f}%",
+         *(str(r.shapes[pair]) for pair in pairs)]
+        for label, r in rows if r.shapes is not None and sum(r.shapes.values())])
+
+
+def misnamed(rows, codecs, count=8):
+    """The decodes whose shape the namer names wrong, per codec, beside their originals: the
+    evidence a person can check. None if no codec had any."""
+    test = datasets.load("easyvqa", "test")
+    true_shapes, judge = namer.labels_of(test)[0], vqa.load_panel("easyvqa")[0]["namer"]
+    out = []
+    for label, r in rows:
+        codec = codecs.get(label.removeprefix("ours, "))
+        if codec is None or not r.misnamed:
+            continue
+        idx = torch.tensor(r.misnamed[:count])
+        x_hat = codec.decode([codec.parse(b)[0] for b in codec.encode(test.images(idx))])
+        with torch.no_grad():
+            named = judge.heads(x_hat)[0].argmax(1).tolist()
+        out.append((f"{label}:\noriginals", tiles(test.images(idx)), None))
+        captions = [f"{namer.SHAPES[true_shapes[i]][:4]}→{namer.SHAPES[n][:4]}"
+                    for i, n in zip(idx.tolist(), named)]
+        out.append((f"  {len(r.misnamed)} misnamed", tiles(x_hat), captions))
+    title = "easy-VQA decodes whose shape the namer names wrong, under their originals"
+    return sheet(title, out, 72, 150) if out else None
 
 
 def markdown(results, argv):
@@ -149,8 +188,8 @@ def panel(draw, name, rows, ox, width, height):
 
 
 def sheet(title, rows, cell, left):
-    """A picture of labelled rows of tiles, file bits under each.
-    rows: [(label, [PIL images], [bits per tile] or None)]."""
+    """A picture of labelled rows of tiles, a caption under each.
+    rows: [(label, [PIL images], [caption per tile] or None)]; a number is a file's bits."""
     heights = [max(t.height for t in tiles) + 16 for _, tiles, _ in rows]
     width = left + max(len(t) for _, t, _ in rows) * cell
     img = Image.new("RGB", (width, 20 + sum(heights)), "white")
@@ -162,7 +201,8 @@ def sheet(title, rows, cell, left):
         for c, tile in enumerate(tiles):
             img.paste(tile, (left + c * cell, y))
             if bits:
-                draw.text((left + c * cell, y + tile.height + 1), f"{bits[c]} bits", fill="black")
+                caption = f"{bits[c]} bits" if isinstance(bits[c], int) else bits[c]
+                draw.text((left + c * cell, y + tile.height + 1), caption, fill="black")
         y += h
     return img
 

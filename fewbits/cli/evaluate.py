@@ -44,37 +44,38 @@ def codecs_by_data(names):
 
 
 def run(names, only, limit):
-    """-> (results {dataset: (rows, families)}, sample pictures, the photo sheet or None)."""
+    """-> (results {dataset: (rows, families)}, pictures {file name: PIL image})."""
     chosen = codecs_by_data(names)
-    results, pictures, photos = {}, [], None
+    results, samples, pictures = {}, [], {}
     for name in only or [d for d in DATASETS if d in chosen]:
         codecs = chosen.get(name, {})
         if name == "photos":
             results[name] = protocol.photo_benchmark(codecs, limit), []
-            photos = report.photo_sheet(codecs)
-        else:
-            results[name] = protocol.benchmark(name, codecs, limit)
-            pictures.append(report.samples(name, codecs))
-    return results, pictures, photos
+            pictures["photos.png"] = report.photo_sheet(codecs)
+            continue
+        results[name] = protocol.benchmark(name, codecs, limit)
+        samples.append(report.samples(name, codecs))
+        evidence = report.misnamed(results[name][0], codecs) if name == "easyvqa" else None
+        if evidence is not None:
+            pictures["misnamed.png"] = evidence
+    if samples:                                       # the datasets' sheets, one under another
+        size = (max(p.width for p in samples), sum(p.height for p in samples))
+        sheet = Image.new("RGB", size, "white")
+        for i, p in enumerate(samples):
+            sheet.paste(p, (0, sum(q.height for q in samples[:i])))
+        pictures["samples.png"] = sheet
+    return results, pictures
 
 
-def write(out, results, pictures, photos, argv):
+def write(out, results, pictures, argv):
     """The report and its pictures under `out` -> the names written."""
     files.write_atomic(out / "benchmark.md", report.markdown(results, argv).encode())
-    written = ["benchmark.md"]
     with_questions = {name: result for name, result in results.items() if name != "photos"}
     if with_questions:
         report.plot(with_questions, out / "rate_accuracy.png")
-        size = (max(p.width for p in pictures), sum(p.height for p in pictures))
-        sheet = Image.new("RGB", size, "white")
-        for i, p in enumerate(pictures):               # the datasets' sheets, one under another
-            sheet.paste(p, (0, sum(q.height for q in pictures[:i])))
-        sheet.save(out / "samples.png")
-        written += ["rate_accuracy.png", "samples.png"]
-    if photos is not None:
-        photos.save(out / "photos.png")
-        written.append("photos.png")
-    return written
+    for name, picture in pictures.items():
+        picture.save(out / name)
+    return ["benchmark.md", *["rate_accuracy.png"] * bool(with_questions), *pictures]
 
 
 def main(argv=None, prog="fewbits evaluate"):
@@ -90,14 +91,14 @@ def main(argv=None, prog="fewbits evaluate"):
     start, out = time.time(), Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)       # fail now, not after minutes of work
-        results, pictures, photos = run(args.codec or zoo.CODECS, args.data, args.limit)
+        results, pictures = run(args.codec or zoo.CODECS, args.data, args.limit)
     except OSError as e:
         print(f"error: {out}: can't write the report here ({e.strerror})", file=sys.stderr)
         return 2
     except (datasets.DataError, files.FileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    written = write(out, results, pictures, photos, sys.argv[1:] if argv is None else list(argv))
+    written = write(out, results, pictures, sys.argv[1:] if argv is None else list(argv))
     print((out / "benchmark.md").read_text())
     minutes = (time.time() - start) / 60
     print(f"wrote {', '.join(f'{out}/{name}' for name in written)} in {minutes:.1f} minutes")
