@@ -23,8 +23,8 @@ The model owns the transforms and the probability table; the coder turns bits in
 The model never reads or writes a file: the header and the .bin files are api.py's.
 
 Codec is the interface; the variants (codec/variants.py) say how the bits are laid out over the
-image. Each fills in `layers`, and the map code also the hooks `split`, `sent`, `code_bits` and
-`signs`, which here are those of a code that sends every bit.
+image. Each fills in `layers`, and the map code also the hooks `coder_layout`, `split`, `sent`,
+`code_bits` and `signs`, which here are those of a code that sends every bit.
 """
 import hashlib
 
@@ -57,8 +57,7 @@ class Codec(nn.Module):
         self.check(bits)
         enc_fc, dec_fc, norm = self.layers(self.capacity, channels(width, deep)[-1])
         self.g_a, self.g_s = Encoder(enc_fc, width, deep, norm), Decoder(dec_fc, width, deep)
-        self.positions = self.capacity                       # what the coder walks through
-        self.gates = None                                    # every position is coded
+        self.positions, self.gates = self.coder_layout()    # what the coder walks through, and its gates
         self.bit_model = BitModel(self.positions, context)
 
     def capacity_of(self, bits):
@@ -77,6 +76,10 @@ class Codec(nn.Module):
         raise NotImplementedError
 
     # ---- the hooks a variant may change ------------------------------------------------------------
+    def coder_layout(self):
+        """-> (positions the coder walks through, its gates): here the code's bits, every one coded."""
+        return self.capacity, None
+
     def split(self, x, stochastic):
         """x -> y (B, capacity) in (-1, 1), and the map code's keep (None here)."""
         return self.g_a(x), None

@@ -16,7 +16,7 @@ import torch.nn as nn
 from .. import files
 from ..nn.decoder import ConvFromCells, LinearToCells
 from ..nn.encoder import MAX_BITS, FlatLinear
-from ..nn.quantize import BitModel, keep_levels
+from ..nn.quantize import keep_levels
 from .base import Codec
 
 GROUP_BITS = 4                                      # the map code sends a cell's bits 4 at a time
@@ -52,10 +52,10 @@ class MapCodec(GridCodec):
 
     def __init__(self, bits=120, width=16, context=2, deep=0):
         super().__init__(bits, width, context, deep)
+
+    def coder_layout(self):
         self.levels = self.capacity // 16 // GROUP_BITS                 # groups per cell
-        self.positions = 16 * self.levels + self.capacity               # the map's bits, then the code's
-        self.bit_model = BitModel(self.positions, context)
-        self.gates = map_gates(self.levels)
+        return 16 * self.levels + self.capacity, map_gates(self.levels)  # the map's bits, then the code's
 
     def capacity_of(self, bits):
         return -(-2 * bits // self.step) * self.step                    # twice the mean, in whole groups
