@@ -58,7 +58,6 @@ class TrainConfig:
     w_mse: float = 5.0        # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
     w_kl: float = 0.1         # VQA answers: KL(answers on original || answers on decode)
     w_feat: float = 0.1       # VQA cell features: MSE
-    w_ce: float = 0.0         # VQA answers on the decode against the true answers: cross-entropy (0: off)
     w_adv: float = 0.0025     # generator's hinge loss (0.005 and 0.02 kept fewer answers and looked less real on easy-VQA)
     w_rate: float = 0.01      # bits per image (as a fraction of --bits): fits the bit model, and asks for cheap bits
     warmup: int = 300         # first steps without the binarizer: the decoder learns to read the code before the noise
@@ -272,8 +271,7 @@ def train(config):
     if ddp:
         codec = DDP(codec)
         disc = DDP(disc, find_unused_parameters=not train_data.has_questions)
-    weights = {"mse": config.w_mse, "kl": config.w_kl, "feat": config.w_feat, "ce": config.w_ce, "adv": config.w_adv,
-               "rate": config.w_rate}
+    weights = {"mse": config.w_mse, "kl": config.w_kl, "feat": config.w_feat, "adv": config.w_adv, "rate": config.w_rate}
 
     # ---- the loop -------------------------------------------------------------------------------
     if master:
@@ -289,9 +287,9 @@ def train(config):
         # a batch: images, and a random subset of their questions
         idx = torch.randint(len(train_data), (config.batch,))
         x = train_data.images(idx).to(device)
-        qi, tokens, answers = train_data.questions_of(idx)
+        qi, tokens, _ = train_data.questions_of(idx)
         keep = torch.randperm(len(qi))[: config.questions * config.batch]     # (Q,)
-        qi, tokens, answers = qi[keep].to(device), tokens[keep].to(device), answers[keep].to(device)
+        qi, tokens = qi[keep].to(device), tokens[keep].to(device)
 
         # the learning rates: constant, then linearly to 0 over the last `decay` of the run
         progress = max(step / config.steps, (time.time() - start) / (60 * config.minutes) if config.minutes else 0)
@@ -316,7 +314,7 @@ def train(config):
         # (2) Update the codec: distortion, VQA consistency, adversarial, rate
         terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_32"].float(), F.avg_pool2d(x, 2))}
         with autocast:
-            if loss_model is not None and (config.w_kl or config.w_feat or config.w_ce):   # all 0: no-VQA ablation
+            if loss_model is not None and (config.w_kl or config.w_feat):   # both 0: the no-VQA ablation
                 with torch.no_grad():
                     f_real = loss_model.image_features(x)           # (B, 64 cells, C)
                     p_real = loss_model.answer(f_real, qi, tokens).float().softmax(1)
@@ -324,8 +322,6 @@ def train(config):
                 logits = loss_model.answer(f_fake, qi, tokens).float()  # (Q, answers)
                 terms["kl"] = F.kl_div(logits.log_softmax(1), p_real, reduction="batchmean")
                 terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())
-                if config.w_ce:                          # the truth, where KL asks only for the model's opinion
-                    terms["ce"] = F.cross_entropy(logits, answers)
             if config.w_adv > 0:
                 raw_disc.requires_grad_(False)           # D is only a critic in this step
                 terms["adv"] = g_hinge_loss(raw_disc(x_hat, qi, tokens).float())
