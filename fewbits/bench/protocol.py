@@ -132,11 +132,12 @@ def benchmark(name, codecs, limit=None):
     test = datasets.load(name, "test", vocab=vocab)
     methods = codec_methods(codecs) + baselines.methods(name, test)
     features = panel["attention"]     # FD from the attention judge's CNN: it knows these images
+    truth = test.scenes if name == "scenes" else namer.labels_of(test)[0]   # once, for every method
 
     def measure_one(method):          # and what the strictest reader reads wrong (readers())
         row = Row()
         return measure(method, panel, test, limit, features=features, row=row,
-                       each=readers(name, panel, test, row))
+                       each=readers(name, panel, truth, row))
     rows = run_all(name, methods, measure_one)
     rows.append(("question only (floor)", floor(name, vocab, panel, test, limit)))
     original = rows[0][1].acc
@@ -154,28 +155,27 @@ def benchmark(name, codecs, limit=None):
     return rows, test.families
 
 
-def readers(name, panel, test, row):
-    """each(idx, x_hat) for measure(): on scenes, what the symbolic judge's detector misreads
-    (row.misread, a Counter of metrics.misread); on easy-VQA, the shapes the namer names against
-    the true ones (row.shapes, a Counter of (true, named) pairs; row.misnamed, the images named
-    wrong)."""
+def readers(name, panel, truth, row):
+    """each(idx, x_hat) for measure(): on scenes, what the symbolic judge's detector misreads in
+    the true scene graphs `truth` (row.misread, a Counter of metrics.misread); on easy-VQA, the
+    shapes the namer names against the true ones, `truth` (N,) with -1 where no question tells
+    (row.shapes, a Counter of (true, named) pairs; row.misnamed, the images named wrong)."""
     if name == "scenes":
         row.misread = Counter()
 
         def detect(idx, x_hat):
-            truth = [test.scenes[i] for i in idx.tolist()]
-            row.misread.update(metrics.misread(panel["symbolic"].detect(x_hat), truth))
+            graphs = [truth[i] for i in idx.tolist()]
+            row.misread.update(metrics.misread(panel["symbolic"].detect(x_hat), graphs))
         return detect
-    true_shapes = namer.labels_of(test)[0]                  # -1 where no question tells
     row.shapes, row.misnamed = Counter(), []
 
     def name_shapes(idx, x_hat):
         with torch.no_grad():
             named = panel["namer"].heads(x_hat)[0].argmax(1)
         for i, n in zip(idx.tolist(), named.tolist()):
-            if true_shapes[i] >= 0:
-                row.shapes[(int(true_shapes[i]), n)] += 1
-                row.misnamed += [i] if true_shapes[i] != n else []
+            if truth[i] >= 0:
+                row.shapes[(int(truth[i]), n)] += 1
+                row.misnamed += [i] if truth[i] != n else []
     return name_shapes
 
 

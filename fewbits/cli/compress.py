@@ -212,8 +212,9 @@ def mistake(args):
 
 def main(argv=None, decompress=False, prog="fewbits compress"):
     args = parser(prog, decompress).parse_args(argv)
-    if mistake(args):
-        print(f"error: {mistake(args)}", file=sys.stderr)
+    message = mistake(args)
+    if message:
+        print(f"error: {message}", file=sys.stderr)
         return 2
     try:
         if args.benchmark:
