@@ -40,6 +40,7 @@ from . import files, metrics, vqa
 from .api import FileCodec
 from .codec import CODECS, codec_checkpoint
 from .nn.discriminator import Discriminator, d_hinge_loss, g_hinge_loss
+from .vqa import namer
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TrainConfig:
     lr: float = 1e-3          # encoder, decoder, bit model
     lr_d: float = 4e-4        # discriminator
     w_mse: float = 5.0        # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
+    w_edge: float = 0.0       # L1 between the decode's and the original's neighbour differences at 64 pixels: edges and corners
     w_kl: float = 0.1         # VQA answers: KL(answers on original || answers on decode)
     w_feat: float = 0.1       # VQA cell features: MSE
     w_adv: float = 0.0025     # generator's hinge loss (0.005 and 0.02 kept fewer answers and looked less real on easy-VQA)
@@ -160,6 +162,15 @@ def initialise(codec, path, device):
             t[:len(old)] = old
 
 
+def edge_loss(x_hat, x):
+    """L1 between the horizontal and vertical neighbour differences of x_hat and x (B, 3, H, W). A flat
+    background has none, so only edges count; L1, unlike MSE, prefers one sharp edge to a blur when
+    the decoder is unsure where the edge is."""
+    dx = (x_hat[..., :, 1:] - x_hat[..., :, :-1]) - (x[..., :, 1:] - x[..., :, :-1])
+    dy = (x_hat[..., 1:, :] - x_hat[..., :-1, :]) - (x[..., 1:, :] - x[..., :-1, :])
+    return dx.abs().mean() + dy.abs().mean()
+
+
 @torch.no_grad()
 def validate(codec, val_data, vqa_models, idx, original, device):
     """The validation images idx through real files -> ({bits, psnr, retention_LABEL}, x_hat of the
@@ -167,7 +178,8 @@ def validate(codec, val_data, vqa_models, idx, original, device):
     codec.eval()
     encode, decode = FileCodec(codec).method()
     accuracy = {label: metrics.Accuracy(val_data.families) for label in vqa_models}
-    stats, first = {"bits": 0.0, "psnr": 0.0}, None
+    stats, first, named = {"bits": 0.0, "psnr": 0.0}, None, []
+    shapes = namer.labels_of(val_data)[0].to(device) if "judge_namer" in vqa_models else None   # (N,), -1: untold
     for part in idx.split(250):
         x = val_data.images(part).to(device)
         blobs = encode(x)
@@ -176,9 +188,14 @@ def validate(codec, val_data, vqa_models, idx, original, device):
         stats["bits"] += sum(8 * len(b) for b in blobs) / len(idx)
         stats["psnr"] += metrics.psnr(x_hat, x) * len(part) / len(idx)
         count(accuracy, vqa_models, val_data, part, x_hat)
+        if shapes is not None:                           # the strictest reader: is each shape itself?
+            told = shapes[part.to(device)]
+            named.append((vqa_models["judge_namer"].heads(x_hat)[0].argmax(1) == told)[told >= 0])
     codec.train()
     for label, acc in accuracy.items():
         stats[f"retention_{label}"] = metrics.retention(acc.result(), original[label])["overall"]
+    if named:
+        stats["shapes_named"] = torch.cat(named).float().mean().item()
     return stats, first
 
 
@@ -229,6 +246,8 @@ def finish(codec, config, train_data, val_data, vqa_models, device, out, step, m
         line += f"; held-out retention {100 * min(held_out.values()):.1f}% (lowest of " + \
             ", ".join(f"{k} {100 * v:.1f}%" for k, v in held_out.items()) + \
             f"; the loss model's family, another seed: {100 * judged['attention']:.1f}%)"
+    if "shapes_named" in stats:
+        line += f"; shapes the namer names right {100 * stats['shapes_named']:.1f}%"
     print(line)
     return stats
 
@@ -271,7 +290,7 @@ def train(config):
     if ddp:
         codec = DDP(codec)
         disc = DDP(disc, find_unused_parameters=not train_data.has_questions)
-    weights = {"mse": config.w_mse, "kl": config.w_kl, "feat": config.w_feat, "adv": config.w_adv, "rate": config.w_rate}
+    weights = {"mse": config.w_mse, "edge": config.w_edge, "kl": config.w_kl, "feat": config.w_feat, "adv": config.w_adv, "rate": config.w_rate}
 
     # ---- the loop -------------------------------------------------------------------------------
     if master:
@@ -313,6 +332,8 @@ def train(config):
 
         # (2) Update the codec: distortion, VQA consistency, adversarial, rate
         terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_32"].float(), F.avg_pool2d(x, 2))}
+        if config.w_edge:
+            terms["edge"] = edge_loss(x_hat, x)
         with autocast:
             if loss_model is not None and (config.w_kl or config.w_feat):   # both 0: the no-VQA ablation
                 with torch.no_grad():
