@@ -4,6 +4,7 @@
     fewbits train --bits 256                fewbits evaluate
     fewbits judges --data easyvqa --family film     fewbits vqa --data scenes --seed 0
     fewbits zoo [NAME]                      the shipped models, from the zoo's manifest
+    fewbits demo                            a web page to try them on, at http://127.0.0.1:8000/
 
 Each command's module parses its own arguments; `fewbits COMMAND --help` lists them.
 """
@@ -14,9 +15,10 @@ from .. import zoo
 
 
 def commands():
-    from . import compress, evaluate, train, vqa           # on demand: `fewbits compress` needn't import the benchmark
+    from . import compress, demo, evaluate, train, vqa     # on demand: `fewbits compress` needn't import the benchmark
     return {"compress": compress.main, "decompress": partial(compress.main, decompress=True), "train": train.main,
-            "evaluate": evaluate.main, "judges": vqa.judges_main, "vqa": vqa.vqa_main, "zoo": list_zoo}
+            "evaluate": evaluate.main, "judges": vqa.judges_main, "vqa": vqa.vqa_main, "zoo": list_zoo,
+            "demo": demo.main}
 
 
 def list_zoo(argv=None, prog="fewbits zoo"):
