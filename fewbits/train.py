@@ -54,6 +54,7 @@ class TrainConfig:
     steps: int = 7500         # stop here or at --minutes, whichever comes first
     batch: int = 32           # images per step
     questions: int = 4        # a step trains on batch × this many of the batch's questions, drawn at random
+    flips: bool = False       # each training image flipped and turned by one of the square's 8 symmetries (easy-VQA only)
     lr: float = 1e-3          # encoder, decoder, bit model
     lr_d: float = 4e-4        # discriminator
     w_mse: float = 5.0        # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
@@ -82,6 +83,18 @@ class TrainError(Exception):
 ADJUSTABLE = {"steps", "minutes", "eval_every", "device", "out", "resume", "dry_run"}   # may change on --resume
 PRICE_STEP = 1e-3   # the map code: how fast the price of a bit follows the rate's excess over --bits
 VAL_BATCH = 200     # the fixed validation batch: its figures every eval_every steps, and its pictures
+
+
+FLIPPABLE = {"easyvqa"}   # data whose every answer survives a flip or a quarter turn: nothing asks left or right
+
+
+def dihedral(x):
+    """Each image of x (B, C, H, W) under one of the square's 8 symmetries, drawn at random: a
+    mirror left-right, a mirror top-bottom and a transpose, each with probability 1/2."""
+    for flip in (lambda t: t.flip(3), lambda t: t.flip(2), lambda t: t.transpose(2, 3)):
+        chosen = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
+        x = torch.where(chosen, flip(x), x)
+    return x
 
 
 def out_dir(config):
@@ -264,6 +277,9 @@ def train(config):
         codec = CODECS[config.code](config.bits, config.width, config.context, config.deep)
     except (KeyError, ValueError) as e:                    # before any data is loaded: --bits 100, --code foo
         raise TrainError(f"--code must be one of {', '.join(CODECS)}" if isinstance(e, KeyError) else str(e)) from None
+    if config.flips and config.data not in FLIPPABLE:
+        raise TrainError(f"--flips: answers about {config.data} may change under a flip (left of, right of); "
+                         f"--flips is for {', '.join(sorted(FLIPPABLE))}")
     device, rank, world = devices(config)
     master, ddp = rank == 0, world > 1
     torch.manual_seed(config.seed + rank)                  # each process draws its own batches
@@ -306,6 +322,7 @@ def train(config):
         # a batch: images, and a random subset of their questions
         idx = torch.randint(len(train_data), (config.batch,))
         x = train_data.images(idx).to(device)
+        x = dihedral(x) if config.flips else x                               # (B, 3, 64, 64)
         qi, tokens, _ = train_data.questions_of(idx)
         keep = torch.randperm(len(qi))[: config.questions * config.batch]     # (Q,)
         qi, tokens = qi[keep].to(device), tokens[keep].to(device)
