@@ -39,6 +39,25 @@ class Discriminator(nn.Module):
         return self.psi(h).squeeze(1) + (self.project(self.question(tokens)) * h).sum(1)
 
 
+class PatchDiscriminator(Discriminator):
+    """D on each 22×22 patch (an 8×8 grid of them, three strided convs) rather than on the whole
+    image: a patch holding a small shape is judged by itself, so a box with rounded corners can't
+    hide in a large, plausible background. Scores (B, 64) or (Q, 64); the hinge losses average them."""
+
+    def __init__(self, vocab_size=2, width=16, qdim=128):
+        super().__init__(vocab_size, width, qdim)
+        self.convs = self.convs[:6]                       # 64 -> 32 -> 16 -> 8: receptive field 22 pixels
+        self.psi = spectral_norm(nn.Linear(4 * width, 1))
+        self.project = spectral_norm(nn.Linear(qdim, 4 * width))
+
+    def forward(self, x, qi=None, tokens=None):
+        h = self.convs(x * 2 - 1).flatten(2).transpose(1, 2)      # (B, 64 patches, C)
+        if qi is None or len(qi) == 0:
+            return self.psi(h).squeeze(2)
+        h = h[qi]                                                  # (Q, 64, C)
+        return self.psi(h).squeeze(2) + (self.project(self.question(tokens))[:, None] * h).sum(2)
+
+
 def d_hinge_loss(real, fake):
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
