@@ -154,3 +154,23 @@ def test_help_describes_every_flag_from_the_comments_beside_the_defaults(capsys)
     text = " ".join(capsys.readouterr().out.split())
     for phrase in ("--bits BITS bits per image", "--w_adv W_ADV generator's hinge loss", "--resume continue OUT/ckpt.pt"):
         assert phrase in text, phrase
+
+
+def test_flips_give_each_image_one_of_the_squares_eight_symmetries():
+    from fewbits.train import dihedral
+    x = torch.rand(64, 3, 8, 8)
+    y = dihedral(x)
+    turns = [x]
+    for k in range(1, 4):
+        turns.append(torch.rot90(x, k, (2, 3)))
+    turns += [t.flip(3) for t in turns]                            # (8, B, 3, 8, 8)
+    matches = torch.stack([(t == y).flatten(1).all(1) for t in turns])   # (8, B)
+    assert matches.any(0).all() and matches.any(1).sum() >= 6      # each image some symmetry; most of them used
+
+
+def test_the_edge_term_sees_edges_not_brightness():
+    from fewbits.train import edge_loss
+    x = torch.zeros(1, 3, 16, 16)
+    x[..., 4:12, 4:12] = 1.0
+    assert edge_loss(x + 0.1, x) == 0                              # a flat offset has no edges
+    assert edge_loss(torch.roll(x, 1, 3), x) > 0                   # a moved edge has
