@@ -28,18 +28,10 @@ MODEL = "easyvqa-64"
 @pytest.fixture(scope="module")
 def url():
     """A real server on a free port of 127.0.0.1, in a thread, for the module's tests."""
-    started = threading.Event()
-    holder = {}
-
-    def ready(s):
-        holder["server"] = s
-        started.set()
-    thread = threading.Thread(target=server.serve, args=("127.0.0.1", 0, ready), daemon=True)
-    thread.start()
-    assert started.wait(30)
-    host, port = holder["server"].server_address[:2]
+    running = server.start()
+    host, port = running.server_address[:2]
     yield f"http://{host}:{port}"
-    holder["server"].shutdown()
+    running.shutdown()
 
 
 def call(url, path, body=None, raw=None):
@@ -105,6 +97,8 @@ def test_bad_uploads_are_refused_in_one_line(url, monkeypatch):
     monkeypatch.setattr(server, "MAX_UPLOAD", 10_000)
     status, reply = call(url, "/api/compress", raw=b"x" * 20_000)
     assert status == 413 and reply["error"] == "the upload is 20,000 bytes; the limit is 10,000"
+    status, reply = call(url, "/api/compress", raw=b"x" * 2_500_000)          # read in chunks, none past the end
+    assert status == 413 and reply["error"] == "the upload is 2,500,000 bytes; the limit is 10,000"
     monkeypatch.undo()
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)                     # as the command line refuses a bomb
     status, reply = call(url, "/api/compress", {"model": MODEL, "image": png_field(noise(1), "big.png")})

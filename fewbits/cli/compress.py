@@ -78,8 +78,9 @@ def write(dst, blob):
 def refusal(src, e, blob, codec):
     """The one line for an input that can't be used; another codec's file names the codec that made it."""
     message = str(e) if isinstance(e, FileError) else f"{src}: {e}"
-    if len(blob) > 1 and blob[0] >> 4 == container.MAGIC and blob[1] != codec.fingerprint:
-        makers = [name for name in zoo.made_by(blob[1]) if name != codec.name]
+    maker = container.fingerprint_of(blob)
+    if maker is not None and maker != codec.fingerprint:
+        makers = [name for name in zoo.made_by(maker) if name != codec.name]
         message += f"; made by {makers[0]}: add --model {makers[0]}" if makers else ""
     return message
 

@@ -10,13 +10,12 @@ import io
 import json
 import statistics
 import sys
-import threading
 import time
 import urllib.request
 
 from .. import data as datasets
 from .. import files
-from ..demo import serve
+from ..demo import serve, start
 
 
 def main(argv=None, prog="fewbits demo"):
@@ -51,14 +50,8 @@ def main(argv=None, prog="fewbits demo"):
 def benchmark(n):
     """The seconds from the upload to the reply, over real HTTP: an easy-VQA test image with its
     questions through easyvqa-256, and a 768×512 photo through the default photo codec."""
-    started, holder = threading.Event(), {}
-
-    def ready(server):
-        holder["server"] = server
-        started.set()
-    threading.Thread(target=serve, args=("127.0.0.1", 0, ready), daemon=True).start()
-    started.wait()
-    url = "http://%s:%d" % holder["server"].server_address[:2]
+    server = start()
+    url = "http://%s:%d" % server.server_address[:2]
 
     def post(path, body):
         request = urllib.request.Request(url + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
@@ -80,5 +73,5 @@ def benchmark(n):
             post("/api/compress", body)
             seconds.append(time.perf_counter() - t0)
         print(f"{label}: median {statistics.median(seconds):.3f} s, slowest {max(seconds):.3f} s of {n}")
-    holder["server"].shutdown()
+    server.shutdown()
     return 0

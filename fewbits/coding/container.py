@@ -63,6 +63,12 @@ def header_bytes(blob):
     return HEADER_BYTES + (len(blob) > 0 and blob[0] & 0xF == SHAPED)
 
 
+def fingerprint_of(blob):
+    """The fingerprint byte of what looks like a fewbits file (its magic), or None: which model to
+    ask, before read_container checks the rest."""
+    return blob[1] if len(blob) > 1 and blob[0] >> 4 == MAGIC else None
+
+
 def read_container(blob, fingerprint):
     """The payload of an undamaged file made by the model with this fingerprint. FormatError names
     what is wrong with a file that isn't ours, isn't that model's, or was damaged or cut short."""

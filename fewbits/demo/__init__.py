@@ -1,4 +1,4 @@
 """The local web page: `fewbits demo` (server.py serves page.html)."""
-from .server import serve
+from .server import serve, start
 
-__all__ = ["serve"]
+__all__ = ["serve", "start"]

@@ -85,7 +85,7 @@ def sample(data, i):
     test = test_split(data)
     i %= len(test)
     rows = test.rows_of([i])[1].tolist()
-    return {"image": {"name": f"{data}-test-{i}.png", "data": b64(png(test.images([i])[0]))},
+    return {"image": {"name": f"{data}-test-{i}.png", "data": b64(files.png_bytes(test.images([i])[0]))},
             "questions": [test.texts[r] for r in rows], "truth": [test.answer_names[test.q_answer[r]] for r in rows]}
 
 
@@ -100,21 +100,23 @@ def compress(request):
             img = files.read_image(path)
         except files.FileError as e:
             raise DemoError(str(e).replace(str(path), name)) from None
-    blob = codec.compress([img])[0]
+    x, shape = files.square(img)                         # (3, 64, 64): what the codec and the judges see
+    blob = codec.encode(x[None], [shape])[0]             # = codec.compress([img]), without squaring twice
     shown = img.copy()
     shown.thumbnail((SHOWN, SHOWN), resample=3)          # 3: LANCZOS, to the page's size
-    reply = shown_decode(codec, blob, request.get("questions"), files.square(img)[0])
+    reply = shown_decode(codec, blob, request.get("questions"), x)
     return {**reply, "original": data_url(shown), "bin_name": f"{name}.bin"}
 
 
 def decompress(request):
     """{bin: {name, data}, questions} -> the decode of a .bin file, by the shipped codec that made it."""
     name, blob = upload(request.get("bin"))
-    if len(blob) < 2 or blob[0] >> 4 != container.MAGIC:
+    fingerprint = container.fingerprint_of(blob)
+    if fingerprint is None:
         raise DemoError(f"{name}: not a fewbits file (no fewbits header)")
-    makers = zoo.made_by(blob[1])
+    makers = zoo.made_by(fingerprint)
     if not makers:
-        raise DemoError(f"{name}: made by a codec that is not in the zoo (fingerprint {blob[1]})")
+        raise DemoError(f"{name}: made by a codec that is not in the zoo (fingerprint {fingerprint})")
     wanted = str(request.get("model", ""))
     codec = codec_named(wanted if wanted in makers else makers[0])
     return {**shown_decode(codec, blob, request.get("questions"), None, name), "bin_name": name}
@@ -124,9 +126,9 @@ def shown_decode(codec, blob, questions, x=None, name="the file"):
     """The decode of one file at the page's size and at 64 pixels, and the judges' answers about
     it (and about x (3, 64, 64), the original, if given). FormatError -> the command line's line."""
     try:
-        payload, _ = codec.parse(blob)
+        payload, shape = codec.parse(blob)
         x_hat = codec.decode([payload], 64)[0]           # (3, 64, 64): what the judges read
-        big = codec.decompress([blob], size=SHOWN)[0]
+        big = files.to_image(files.crop_to_shape(codec.decode([payload], SHOWN)[0], shape))   # = decompress
     except FormatError as e:                             # the coder's reasons are per file: e.bad
         raise DemoError(f"{name}: {e.bad[0] if e.bad else e}") from None
     return {"model": codec.name, "description": zoo.MODELS[codec.name]["description"], "bits": 8 * len(blob),
@@ -170,13 +172,6 @@ def b64(raw):
     return base64.b64encode(raw).decode("ascii")
 
 
-def png(x):
-    """(3, H, W) in [0, 1] -> PNG bytes."""
-    buffer = io.BytesIO()
-    files.to_image(x).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def data_url(img):
     buffer = io.BytesIO()
     img.save(buffer, format="PNG")
@@ -200,8 +195,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_UPLOAD:                          # read and dropped, never kept: then the browser hears why
-            for _ in range(0, min(length, 64 * MAX_UPLOAD), 1 << 20):
-                self.rfile.read(min(1 << 20, length))
+            left = min(length, 64 * MAX_UPLOAD)
+            while left > 0 and self.rfile.read(min(1 << 20, left)):
+                left -= 1 << 20
             self.close_connection = True
             return self.json(413, {"error": f"the upload is {length:,} bytes; the limit is {MAX_UPLOAD:,}"})
         try:
@@ -236,6 +232,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):                   # one short line per request, not the default's
         print(f"{self.command} {self.path.split('?')[0]} -> {args[1] if len(args) > 1 else ''}", flush=True)
+
+
+def start(host="127.0.0.1", port=0):
+    """The server, already listening (port 0: a free one), serving in a daemon thread ->
+    the server; server.shutdown() stops it. For the benchmark and the tests."""
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def serve(host="127.0.0.1", port=8000, ready=None):
