@@ -35,6 +35,7 @@ from ..api import load
 from ..coding import FormatError, container
 
 MAX_UPLOAD = 16 << 20     # bytes in one request's body (base64 makes an upload a third larger)
+MAX_DRAIN = 1 << 30       # a refused body is read this far, so the browser hears the 413; past it, cut off
 SHOWN = 256               # the pictures on the page: the long side, in pixels
 PAGE = Path(__file__).with_name("page.html")
 LOCK = threading.Lock()   # loading models and data: one request at a time (the caches keep them)
@@ -195,9 +196,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_UPLOAD:                          # read and dropped, never kept: then the browser hears why
-            left = min(length, 64 * MAX_UPLOAD)
-            while left > 0 and self.rfile.read(min(1 << 20, left)):
-                left -= 1 << 20
+            left = min(length, MAX_DRAIN)
+            while left > 0 and (chunk := self.rfile.read(min(1 << 20, left))):
+                left -= len(chunk)
             self.close_connection = True
             return self.json(413, {"error": f"the upload is {length:,} bytes; the limit is {MAX_UPLOAD:,}"})
         try:
