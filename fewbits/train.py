@@ -104,8 +104,9 @@ def out_dir(config):
 
 
 def resumed(config):
-    """The run in OUT/ckpt.pt: its checkpoint, and its configuration with this one's ADJUSTABLE fields.
-    A field this config sets away from its default that contradicts the run is refused."""
+    """The run in OUT/ckpt.pt: its checkpoint, and its configuration with the ADJUSTABLE fields this
+    config sets away from their defaults (the rest as the run had them, --minutes included).
+    Any other field this config sets that contradicts the run is refused."""
     out = out_dir(config)
     try:
         ckpt = files.load_checkpoint(out / "ckpt.pt", keys=("config", "codec", "disc", "opt_g", "opt_d", "step", "minutes"))
@@ -117,7 +118,8 @@ def resumed(config):
         if f.name not in ADJUSTABLE and mine != getattr(default, f.name) and mine != theirs:
             raise TrainError(f"--{f.name} {mine} contradicts the run in {out} ({f.name} {theirs}); "
                              f"leave it out to continue that run, or give a new --out")
-        merged[f.name] = mine if f.name in ADJUSTABLE else theirs
+        given = mine != getattr(default, f.name) or f.name in ("out", "resume")
+        merged[f.name] = mine if f.name in ADJUSTABLE and given else theirs   # a budget left out is the run's
     return TrainConfig(**{**merged, "out": str(out)}), ckpt
 
 

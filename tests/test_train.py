@@ -81,7 +81,7 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     """SIGKILL after the first checkpoint; then --resume with nothing but --out continues from that
     step with the same optimiser state and the flags the checkpoint stored."""
     run = subprocess.Popen([*FEWBITS_TRAIN, "--data", "easyvqa", "--bits", "32", "--batch", "4", "--eval_every", "2",
-                            "--steps", "1000", "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            "--steps", "1000", "--minutes", "30", "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (tmp_path / "ckpt.pt").exists() and run.poll() is None and time.time() < deadline:
         time.sleep(0.1)
@@ -94,6 +94,7 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     train(TrainConfig(out=str(tmp_path), resume=True, steps=step + 2))
     after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     assert after["step"] == step + 2 and after["config"]["batch"] == 4 and after["model_args"]["bits"] == 32
+    assert after["config"]["minutes"] == 30 and after["config"]["eval_every"] == 2   # left out: the run's, not the defaults
     assert after["opt_g"]["state"][0]["step"].item() == step + 2     # Adam's counter went on
     assert after["minutes"] >= killed["minutes"]                      # and the clock the budget counts
     # the last step (step + 1 of step + 2) ran at lr × (1 - (step + 1) / (step + 2)) / 0.3: the linear decay
