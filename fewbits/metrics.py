@@ -1,6 +1,7 @@
 """What a decode is scored by: image quality, and the answers VQA models still give.
 
-    psnr(x_hat, x), ssim(x_hat, x), frechet_distance(a, b)   # quality, and realism on features
+    psnr(x_hat, x), ssim(x_hat, x), ms_ssim(x_hat, x)        # quality
+    frechet_distance(a, b)                                   # realism, on features
     acc = Accuracy(families); acc.add(logits, answers, family); acc.result()
     retention(acc_on_decodes, acc_on_originals); lowest(retention_by_judge, judges)
 
@@ -23,15 +24,44 @@ def psnr(x_hat, x):
 
 def ssim(x_hat, x, sigma=1.5, size=11):
     """Mean SSIM (Wang et al. 2004) with an 11×11 Gaussian window, per channel, valid positions only."""
+    return ssim_terms(x_hat, x, sigma, size)[0].mean().item()
+
+
+def ssim_terms(x_hat, x, sigma=1.5, size=11):
+    """-> (SSIM, contrast-structure), each (B, C): the means over the valid positions of the whole
+    SSIM map and of its second factor, which is what MS-SSIM takes from every scale but the last."""
     g = torch.exp(-(torch.arange(size, dtype=torch.float64) - size // 2) ** 2 / (2 * sigma ** 2))
-    w = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, size, size).to(x.dtype)
-    blur = lambda t: F.conv2d(t, w, groups=3)
+    g = (g / g.sum()).to(x.dtype)
+    C = x.shape[1]
+    blur = lambda t: F.conv2d(F.conv2d(t, g.view(1, 1, 1, -1).expand(C, 1, 1, size), groups=C),
+                              g.view(1, 1, -1, 1).expand(C, 1, size, 1), groups=C)   # separable
     mu_a, mu_b = blur(x_hat), blur(x)
     var_a, var_b = blur(x_hat * x_hat) - mu_a ** 2, blur(x * x) - mu_b ** 2
     cov = blur(x_hat * x) - mu_a * mu_b
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return s.mean().item()
+    cs = (2 * cov + c2) / (var_a + var_b + c2)
+    s = (2 * mu_a * mu_b + c1) / (mu_a ** 2 + mu_b ** 2 + c1) * cs
+    return s.mean((2, 3)), cs.mean((2, 3))
+
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)     # Wang, Simoncelli & Bovik (2003), 5 scales
+
+
+def ms_ssim(x_hat, x):
+    """Mean MS-SSIM (Wang et al. 2003) of images in [0, 1], (B, 3, H, W) each, with H, W > 160:
+    contrast-structure at scales 1…4 and the whole SSIM at scale 5, each halved by 2×2 averages, each
+    clipped at 0, and their product weighted by MS_SSIM_WEIGHTS, per image and channel. An odd side is
+    padded by one zero at each end before halving, as the reference implementation (pytorch-msssim,
+    which CompressAI's figures use) does, so that figures compare with the literature's."""
+    if min(x.shape[-2:]) <= 160:
+        raise ValueError(f"MS-SSIM needs both sides over 160 pixels, not {tuple(x.shape[-2:])}")
+    factors = []
+    for scale, weight in enumerate(MS_SSIM_WEIGHTS):
+        s, cs = ssim_terms(x_hat, x)
+        factors.append((s if scale == len(MS_SSIM_WEIGHTS) - 1 else cs).clamp(min=0) ** weight)
+        pad = [side % 2 for side in x.shape[2:]]
+        x_hat, x = F.avg_pool2d(x_hat, 2, padding=pad), F.avg_pool2d(x, 2, padding=pad)
+    return torch.stack(factors).prod(0).mean().item()
 
 
 def frechet_distance(a, b):

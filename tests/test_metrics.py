@@ -34,6 +34,31 @@ def test_ssim_matches_a_direct_implementation():
     assert abs(metrics.ssim(x, x) - 1) < 1e-6
 
 
+def test_ms_ssim_matches_the_reference_implementation():
+    """pytorch-msssim, the implementation CompressAI's figures use, on odd and even sides and on a
+    real photo against its JPEG; and the one-line refusal of an image too small for five scales."""
+    pytorch_msssim = pytest.importorskip("pytorch_msssim", reason="pip install pytorch-msssim (the test extra)")
+    from skimage import data as skimage_data                      # a real photo: astronaut, 512×512
+    from PIL import Image
+    import io
+    torch.manual_seed(0)
+    photo = Image.fromarray(skimage_data.astronaut())
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=5)
+    as_tensor = lambda img: torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].double() / 255
+    x = torch.rand(2, 3, 161, 203, dtype=torch.float64)
+    pairs = [((x + 0.1 * torch.randn_like(x)).clamp(0, 1), x),
+             (as_tensor(Image.open(buffer).convert("RGB")), as_tensor(photo))]
+    g = torch.exp(-(torch.arange(11, dtype=torch.float64) - 5) ** 2 / (2 * 1.5 ** 2))
+    window = (g / g.sum()).view(1, 1, 1, 11).repeat(3, 1, 1, 1)     # its own, in float64 (it builds float32)
+    for x_hat, x in pairs:
+        reference = pytorch_msssim.ms_ssim(x_hat, x, data_range=1.0, win=window).item()
+        assert abs(metrics.ms_ssim(x_hat, x) - reference) < 1e-9
+    assert abs(metrics.ms_ssim(x, x) - 1) < 1e-9
+    with pytest.raises(ValueError, match="over 160 pixels"):
+        metrics.ms_ssim(x[..., :160], x[..., :160])
+
+
 def frechet_by_hand(a, b):
     """The same distance the way FID code usually writes it: tr((S_a S_b)^1/2) from the eigenvalues of the
     (non-symmetric) product S_a S_b, which are real and >= 0 for covariance matrices."""
