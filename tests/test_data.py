@@ -14,7 +14,7 @@ from PIL import Image
 
 from fewbits.cli import train as train_cli
 from fewbits.data import datasets as data
-from fewbits.data import scenes
+from fewbits.data import photos, scenes
 from fewbits.files import to_tensor
 SIZES, SHAPES = ("small", "large"), ("circle", "square", "triangle")
 COLORS = ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")
@@ -195,3 +195,31 @@ def test_photo_training_set_from_its_packages(tmp_path):
     assert r.returncode == 0 and (tmp_path / "run" / "codec.pt").exists(), r.stderr[-2000:]
     crops = data.PhotoData([tmp_path / data.TRAIN_PHOTOS["mate-backgrounds"][0]], "train").images(torch.zeros(50, dtype=torch.long))
     assert crops.shape == (50, 3, 64, 64) and len({c.sum().item() for c in crops}) == 50   # random crops
+
+
+def test_full_resolution_photos_held_out_and_their_training_crops(tmp_path, monkeypatch):
+    """The 28 held-out photos at their own sizes: scikit-image's colour ones and OpenCV's samples
+    (stand-ins here, at the same paths), none a training photo's name; missing, one line names the
+    package. Training crops: the size asked, reproducible from a seed, and mirrored, scaled and
+    jittered (two views of one photo at one place are never equal)."""
+    monkeypatch.setattr(photos, "PHOTO_ROOT", tmp_path)
+    with pytest.raises(data.DataError, match="sudo apt-get install opencv-doc"):
+        photos.full_photo_paths("test")
+    rng = np.random.default_rng(0)
+    for p in photos.FULL_TEST_PHOTOS["opencv-doc"]:
+        (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (90, 130, 3), dtype=np.uint8)).save(tmp_path / p)
+    paths = photos.full_photo_paths("test")
+    assert len(paths) == 28 and len({p.name for p in paths}) == 28
+    train_names = {Path(p).stem.lower() for files in data.TRAIN_PHOTOS.values() for p in files}
+    assert not train_names & {p.stem.lower() for p in paths}
+    held_out = photos.FullPhotos(paths)
+    assert held_out.image(0).shape == (1, 3, 512, 512) and held_out.image(27).shape == (1, 3, 90, 130)
+    crops = lambda seed: held_out.crops(40, 64, torch.Generator().manual_seed(seed))
+    assert crops(0).shape == (40, 3, 64, 64) and torch.equal(crops(0), crops(0)) and not torch.equal(crops(0), crops(1))
+    one = photos.FullPhotos([paths[0]])                                  # the astronaut, 512×512
+    views = one.crops(200, 512, torch.Generator().manual_seed(0))        # the whole photo each time
+    whole = one.image(0)[0]
+    mirrored = [v for v in views if (v - whole.flip(2)).abs().mean() < (v - whole).abs().mean()]
+    assert 60 < len(mirrored) < 140                                      # mirrored about half the time
+    assert len({round(v.mean().item(), 4) for v in views}) > 150         # a brightness of its own each

@@ -10,7 +10,7 @@ Images are kept as uint8 and turned into floats per batch (20,000 float images w
 Questions are sorted by image, so a batch of images brings all of its questions along: a VQA model
 runs its CNN once per image and scores every question about it from the same features.
 Photos, and any folder of images, have no questions (has_questions is False); their `questions_of`
-returns empty tensors. Training photos are Debian's (installed by apt), the held-out ones scikit-image's.
+returns empty tensors (photos.py).
 
 The scenes splits are generated once (about a minute for the 20,000 training images) and cached
 under ~/.cache/fewbits/, or under the folder the environment variable CODEC_CACHE names.
@@ -22,19 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from ..files import IMAGE_EXTS, read_image, write_atomic
+from ..files import IMAGE_EXTS, write_atomic
 from . import scenes
+from .errors import DataError
+from .photos import TEST_PHOTOS, TRAIN_PHOTOS, PhotoData, photo_paths   # noqa: F401 (the loaders' names)
 
 CACHE = Path(os.environ.get("CODEC_CACHE", Path.home() / ".cache" / "fewbits"))
 SPLIT_SIZES = {"scenes": {"train": 20_000, "val": 1_000, "test": 2_000}}   # val: its own scenes, never trained on
-VAL_IMAGES = {"easyvqa": 500, "photos": 5}        # carved from the end of the training data
-
-
-class DataError(Exception):
-    """A data source that can't be used; the message names it. Scripts print it and exit with code 2."""
+VAL_IMAGES = {"easyvqa": 500}                   # carved from the end of the training data (photos: photos.py)
 
 
 def tokenize(text):
@@ -132,101 +129,6 @@ def load_scenes(split, vocab=None):
                    vocab or build_vocab(scenes.vocabulary()))
     data.scenes = graph["scenes"]
     return data
-
-
-# ---- photos: no questions, MSE + GAN + rate ------------------------------------------------------
-# Training photos come from Debian's wallpaper packages, judged one by one: the photographs among
-# them, not the drawings or renders (DATA.md: how to install them, and their licences).
-#   sudo apt-get install plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04
-# The held-out test photos are the ones scikit-image bundles (astronaut, chelsea, coffee, ...): never trained on.
-PHOTO_ROOT = Path(os.environ.get("CODEC_PHOTOS", "/usr/share"))
-TRAIN_PHOTOS = {
-    "plasma-workspace-wallpapers": [f"wallpapers/{n}/contents/images/1920x1080.jpg" for n in (
-        "Autumn", "BytheWater", "ColdRipple", "EveningGlow", "FallenLeaf", "Grey", "Kite", "OneStandsOut",
-        "Path", "summer_1am")],
-    "mate-backgrounds": [f"backgrounds/mate/nature/{n}.jpg" for n in (
-        "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
-        "TwoWings", "Wood", "YellowFlower")],
-    "lomiri-wallpapers-16.04": [f"backgrounds/{n}.jpg" for n in (
-        "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace", "Picture_1A_by_freespace",
-        "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi", "analogpattern_by_Peter_Nerlich",
-        "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi", "greentock_by_Peter_Nerlich",
-        "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt",
-        "sunset_by_Aitzol_Berasategi")],
-    "lomiri-wallpapers-20.04": ["backgrounds/Kleiber_by_Lukas_Baubkus.jpg"],
-}
-TEST_PHOTOS = ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
-               "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png", "retina.jpg",
-               "rocket.jpg"]     # everything photographic in skimage/data; the grey ones are read as RGB
-
-
-def photo_paths(split):
-    """The training photos (Debian's packages; "val": the last five of them, "train" the others) or the
-    held-out test photos (scikit-image's). DataError naming the command that installs them if missing."""
-    if split == "test":
-        import importlib.util
-        spec = importlib.util.find_spec("skimage")
-        if spec is None:
-            raise DataError("photos: the held-out test photos come with scikit-image: pip install scikit-image")
-        return [Path(spec.submodule_search_locations[0]) / "data" / n for n in TEST_PHOTOS]
-    paths = [PHOTO_ROOT / p for files in TRAIN_PHOTOS.values() for p in files]
-    paths = paths[-VAL_IMAGES["photos"]:] if split == "val" else paths[:-VAL_IMAGES["photos"]]
-    missing = [pkg for pkg, files in TRAIN_PHOTOS.items() if not all((PHOTO_ROOT / p).is_file() for p in files)]
-    if missing:
-        raise DataError(f"photos: {PHOTO_ROOT} lacks the training photos; install them with: "
-                        f"sudo apt-get install {' '.join(missing)} (or set CODEC_PHOTOS)")
-    return paths
-
-
-class PhotoData:
-    """Photos without questions (has_questions is False). Each photo is read once, its short side cut
-    to at most `keep` pixels. Training images are random square crops at scales from 1/8 to all of
-    the short side, resized to 64×64 and flipped at random: 32 photos give many more views. Validation
-    and test images are fixed: each photo's centre square, and the four corner squares of half its short side."""
-    has_questions = False
-
-    def __init__(self, paths, split="train", keep=512):
-        self.split, self.photos = split, []
-        for path in paths:
-            img = read_image(path)
-            img.thumbnail((10 ** 5, keep) if img.width > img.height else (keep, 10 ** 5), Image.LANCZOS)
-            self.photos.append(torch.from_numpy(np.array(img)).permute(2, 0, 1))   # (3, H, W) uint8
-        if split != "train":
-            self.fixed = torch.stack([to_64(p[:, t:t + s, l:l + s]) for p in self.photos for t, l, s in views(p)])
-        self.vocab, self.answer_names, self.families = [], [], []
-
-    def __len__(self):
-        return len(self.fixed) if self.split != "train" else len(self.photos)
-
-    def images(self, idx):
-        if self.split != "train":
-            return self.fixed[idx]
-        out = []
-        for i in torch.as_tensor(idx).tolist():
-            p = self.photos[i]
-            short = min(p.shape[1:])
-            side = max(1, int(short * 2 ** -torch.empty(()).uniform_(0, 3)))   # 1/8 … 1 of the short side, log-uniform
-            top = torch.randint(p.shape[1] - side + 1, ()).item()
-            left = torch.randint(p.shape[2] - side + 1, ()).item()
-            crop = to_64(p[:, top:top + side, left:left + side])
-            out.append(crop.flip(2) if torch.rand(()) < 0.5 else crop)
-        return torch.stack(out)
-
-    def questions_of(self, idx):
-        return torch.zeros(0, dtype=torch.long), torch.zeros(0, 1, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-
-
-def views(photo):
-    """The fixed test squares of a (3, H, W) photo: (top, left, side) of its centre square and of the
-    four corner squares of half its short side."""
-    H, W = photo.shape[1:]
-    s, h = min(H, W), min(H, W) // 2
-    return [((H - s) // 2, (W - s) // 2, s), (0, 0, h), (0, W - h, h), (H - h, 0, h), (H - h, W - h, h)]
-
-
-def to_64(square):
-    """(3, s, s) uint8 -> (3, 64, 64) float in [0, 1], antialiased."""
-    return F.interpolate(square[None].float() / 255, size=(64, 64), mode="bilinear", antialias=True)[0].clamp(0, 1)
 
 
 def load_folder(folder, split):
