@@ -1,0 +1,50 @@
+"""bench/fullres.py: bits from whole files at a photo's own size, means over the photos, and the
+interpolation along a curve that the targets of issue 33 are read with."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fewbits import data, metrics
+from fewbits.bench import fullres
+
+
+@pytest.fixture(scope="module")
+def two_photos(tmp_path_factory):
+    """Two smooth stand-in photos of different sizes (MS-SSIM needs sides over 160)."""
+    folder = tmp_path_factory.mktemp("photos")
+    for i, (h, w) in enumerate([(170, 230), (200, 180)]):
+        yy, xx = np.mgrid[0:h, 0:w]
+        img = np.stack([128 + 100 * np.sin(xx / (9 + i)), 128 + 80 * np.cos(yy / 7), np.full((h, w), 90)], -1)
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"{i}.png")
+    return data.FullPhotos(sorted(folder.glob("*.png")))
+
+
+def test_a_point_is_the_mean_over_photos_of_whole_files(two_photos):
+    jpeg = [m for m in fullres.classical() if m[:2] == ("JPEG", "q10")]
+    (point,) = fullres.rd_points(two_photos, jpeg)
+    bpp, psnr = [], []
+    for i in range(2):
+        x = two_photos.image(i)
+        buffer = io.BytesIO()
+        Image.fromarray((x[0] * 255).round().byte().permute(1, 2, 0).numpy()).save(buffer, format="JPEG", quality=10)
+        bpp.append(8 * len(buffer.getvalue()) / (x.shape[2] * x.shape[3]))
+        x_hat = torch.from_numpy(np.array(Image.open(buffer))).permute(2, 0, 1)[None].float() / 255
+        psnr.append(metrics.psnr(x_hat, x))
+    assert point.bpp == pytest.approx(np.mean(bpp)) and point.psnr == pytest.approx(np.mean(psnr), abs=1e-4)
+    assert 0 < point.ms_ssim < 1 and point.encode_s_per_mp > 0
+
+
+def test_a_decode_of_another_size_is_refused(two_photos):
+    wrong = ("cropper", "-", lambda x: b"x", lambda blob: torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="cropper - decoded 0.png at \\(8, 8\\), not \\(170, 230\\)"):
+        fullres.rd_points(two_photos, [wrong])
+
+
+def test_at_bpp_interpolates_in_log_bpp_and_never_extrapolates():
+    points = [fullres.RDPoint("J", "a", 0.1, 20.0, 0.8, 0, 0), fullres.RDPoint("J", "b", 0.4, 30.0, 0.9, 0, 0)]
+    assert fullres.at_bpp(points, "J", 0.2, lambda p: p.psnr) == pytest.approx(25.0)   # halfway in log
+    assert fullres.at_bpp(points, "J", 0.05, lambda p: p.psnr) is None
+    assert fullres.at_bpp(points, "J", 0.5, lambda p: p.psnr) is None
