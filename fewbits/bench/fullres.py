@@ -97,7 +97,8 @@ def ms_ssim_db(v):
 
 
 def rd_table(points):
-    columns = ["method", "setting", "bpp", "PSNR dB", "MS-SSIM", "MS-SSIM dB", "encode s/MP", "decode s/MP"]
+    columns = ["method", "setting", "bpp", "PSNR dB", "MS-SSIM", "MS-SSIM dB",
+               "encode s/MP", "decode s/MP"]
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for p in points:
         lines.append(f"| {p.method} | {p.setting} | {p.bpp:.4f} | {p.psnr:.2f} | {p.ms_ssim:.4f} | "
