@@ -82,6 +82,7 @@ class TrainError(Exception):
 
 
 ADJUSTABLE = {"steps", "minutes", "eval_every", "device", "out", "resume", "dry_run"}   # may change on --resume
+BUDGET = {"steps", "minutes", "eval_every"}    # of those, the run's own unless given again
 PRICE_STEP = 1e-3   # the map code: how fast the price of a bit follows the rate's excess over --bits
 VAL_BATCH = 200     # the fixed validation batch: its figures every eval_every steps, and its pictures
 
@@ -104,9 +105,9 @@ def out_dir(config):
 
 
 def resumed(config):
-    """The run in OUT/ckpt.pt: its checkpoint, and its configuration with the ADJUSTABLE fields this
-    config sets away from their defaults (the rest as the run had them, --minutes included).
-    Any other field this config sets that contradicts the run is refused."""
+    """The run in OUT/ckpt.pt: its checkpoint, and its configuration with this one's ADJUSTABLE fields
+    (of the BUDGET, only those set away from their defaults: a resume without --minutes keeps the
+    run's). Any other field this config sets that contradicts the run is refused."""
     out = out_dir(config)
     try:
         ckpt = files.load_checkpoint(out / "ckpt.pt", keys=("config", "codec", "disc", "opt_g", "opt_d", "step", "minutes"))
@@ -118,8 +119,8 @@ def resumed(config):
         if f.name not in ADJUSTABLE and mine != getattr(default, f.name) and mine != theirs:
             raise TrainError(f"--{f.name} {mine} contradicts the run in {out} ({f.name} {theirs}); "
                              f"leave it out to continue that run, or give a new --out")
-        given = mine != getattr(default, f.name) or f.name in ("out", "resume")
-        merged[f.name] = mine if f.name in ADJUSTABLE and given else theirs   # a budget left out is the run's
+        kept = f.name not in ADJUSTABLE or (f.name in BUDGET and mine == getattr(default, f.name))
+        merged[f.name] = theirs if kept else mine
     return TrainConfig(**{**merged, "out": str(out)}), ckpt
 
 
