@@ -4,7 +4,7 @@ import math
 import torch
 
 from fewbits import files, metrics
-from fewbits.bench import baselines
+from fewbits.bench import baselines, protocol
 from fewbits.cli import evaluate
 from fewbits.codec import GlobalCodec, GridCodec, codec_checkpoint
 from fewbits.data import scenes
@@ -49,6 +49,20 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     assert "| FD |" in report and "| 0.00 |" in original                # originals against themselves
     assert (tmp_path / "results" / "rate_accuracy.png").exists() and (tmp_path / "results" / "samples.png").exists()
     assert "| method | named right | circle → rectangle |" in report and "| all right |" in report
+
+
+def test_choosing_reads_the_validation_split_and_draws_no_test_pictures(tmp_path, monkeypatch):
+    """--split val: every image the rows are measured on is a validation image; the pictures,
+    which are of test images, are left out."""
+    torch.manual_seed(0)
+    files.save_checkpoint(codec_checkpoint(GlobalCodec(bits=64, width=8), data="easyvqa"), tmp_path / "a.pt")
+    splits, load = [], protocol.datasets.load
+    monkeypatch.setattr(protocol.datasets, "load", lambda name, split, **kw: splits.append(split) or load(name, split, **kw))
+    assert evaluate.main(["--split", "val", "--data", "easyvqa", "--limit", "8", "--codec", str(tmp_path / "a.pt"),
+                          "--out", str(tmp_path / "val")]) == 0
+    assert "val" in splits and "test" not in splits             # the floor model trains on "train"
+    assert "--split val" in (tmp_path / "val" / "benchmark.md").read_text()
+    assert not (tmp_path / "val" / "samples.png").exists() and not (tmp_path / "val" / "misnamed.png").exists()
 
 
 def test_the_photos_report_on_a_tiny_subset(tmp_path):

@@ -125,11 +125,11 @@ def codec_methods(codecs, search=0):
             if not search or c.model.can_search]
 
 
-def benchmark(name, codecs, limit=None):
+def benchmark(name, codecs, limit=None, split="test"):
     """Every row for one VQA dataset -> (rows: [(method name, Row)], families).
-    codecs: {name: FileCodec}."""
+    codecs: {name: FileCodec}; split "val" to choose between codecs, "test" to report."""
     panel, vocab = vqa.load_panel(name)
-    test = datasets.load(name, "test", vocab=vocab)
+    test = datasets.load(name, split, vocab=vocab)
     methods = codec_methods(codecs) + baselines.methods(name, test)
     features = panel["attention"]     # FD from the attention judge's CNN: it knows these images
     truth = test.scenes if name == "scenes" else namer.labels_of(test)[0]   # once, for every method
@@ -191,11 +191,11 @@ def floor(name, vocab, panel, test, limit):
     return row
 
 
-def photo_benchmark(codecs, limit=None):
+def photo_benchmark(codecs, limit=None, split="test"):
     """Every row for the held-out photos (scikit-image's): 70 fixed 64×64 squares of 14 photos.
     FD uses the CNN of the scenes attention judge: it was never trained on photos, so it is a
     feature network that no codec saw, not one that knows photos as Inception would."""
-    test = datasets.load("photos", "test")
+    test = datasets.load("photos", split)
     features = vqa.load_panel("scenes")[0]["attention"]
     methods = codec_methods(codecs) + codec_methods(codecs, SEARCH)
     methods += baselines.methods("photos", test)

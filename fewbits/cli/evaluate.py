@@ -3,6 +3,8 @@
     fewbits evaluate                 # shipped codecs + baselines on the three test sets -> results/
     fewbits evaluate --data photos   # one of them: easyvqa, scenes or photos
     fewbits evaluate --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
+    fewbits evaluate --split val --data easyvqa --codec runs/a/codec.pt --codec runs/b/codec.pt --out /tmp/val
+                                     # choosing between runs: the validation split, no pictures
 
 Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
 results/benchmark.md, rate_accuracy.png, samples.png and photos.png.
@@ -43,21 +45,26 @@ def codecs_by_data(names):
     return by_data
 
 
-def run(names, only, limit):
-    """-> (results {dataset: (rows, families)}, pictures {file name: PIL image})."""
+def run(names, only, limit, split="test"):
+    """-> (results {dataset: (rows, families)}, pictures {file name: PIL image}). The pictures are
+    of the test split's images, so there are none for split "val"."""
     chosen = codecs_by_data(names)
     results, samples, pictures = {}, [], {}
     for name in only or [d for d in DATASETS if d in chosen]:
         codecs = chosen.get(name, {})
         if name == "photos":
-            results[name] = protocol.photo_benchmark(codecs, limit), []
+            results[name] = protocol.photo_benchmark(codecs, limit, split), []
             pictures["photos.png"] = report.photo_sheet(codecs)
             continue
-        results[name] = protocol.benchmark(name, codecs, limit)
+        results[name] = protocol.benchmark(name, codecs, limit, split)
+        if split != "test":
+            continue
         samples.append(report.samples(name, codecs))
         evidence = report.misnamed(results[name][0], codecs) if name == "easyvqa" else None
         if evidence is not None:
             pictures["misnamed.png"] = evidence
+    if split != "test":
+        return results, {}
     if samples:                                       # the datasets' sheets, one under another
         size = (max(p.width for p in samples), sum(p.height for p in samples))
         sheet = Image.new("RGB", size, "white")
@@ -83,6 +90,8 @@ def main(argv=None, prog="fewbits evaluate"):
     p.add_argument("--codec", action="append", help="a codec to benchmark, not the shipped ones")
     p.add_argument("--data", action="append", choices=DATASETS, help="default: all three")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images (N >= 1)")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="val: the validation split carved from the training data, to choose on")
     p.add_argument("--out", default="results")
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -91,7 +100,7 @@ def main(argv=None, prog="fewbits evaluate"):
     start, out = time.time(), Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)       # fail now, not after minutes of work
-        results, pictures = run(args.codec or zoo.CODECS, args.data, args.limit)
+        results, pictures = run(args.codec or zoo.CODECS, args.data, args.limit, args.split)
     except OSError as e:
         print(f"error: {out}: can't write the report here ({e.strerror})", file=sys.stderr)
         return 2
