@@ -39,7 +39,7 @@ from . import data as datasets
 from . import files, metrics, vqa
 from .api import FileCodec
 from .codec import CODECS, codec_checkpoint
-from .nn.discriminator import Discriminator, PatchDiscriminator, d_hinge_loss, g_hinge_loss
+from .nn.discriminator import DISCRIMINATORS, d_hinge_loss, g_hinge_loss
 from .vqa import namer
 
 
@@ -62,7 +62,7 @@ class TrainConfig:
     w_kl: float = 0.1         # VQA answers: KL(answers on original || answers on decode)
     w_feat: float = 0.1       # VQA cell features: MSE
     w_adv: float = 0.0025     # generator's hinge loss (0.005 and 0.02 kept fewer answers and looked less real on easy-VQA)
-    patch_d: bool = False     # D scores each 22×22 patch (nn/discriminator.py) instead of the whole image
+    disc: str = "whole"       # whole | patch | both: D scores the whole image, each 22×22 patch, or both (nn/discriminator.py)
     w_rate: float = 0.01      # bits per image (as a fraction of --bits): fits the bit model, and asks for cheap bits
     warmup: int = 300         # first steps without the binarizer: the decoder learns to read the code before the noise
     decay: float = 0.3        # learning rates fall linearly to 0 over this last fraction of the run (steps or minutes)
@@ -281,6 +281,8 @@ def train(config):
         codec = CODECS[config.code](config.bits, config.width, config.context, config.deep)
     except (KeyError, ValueError) as e:                    # before any data is loaded: --bits 100, --code foo
         raise TrainError(f"--code must be one of {', '.join(CODECS)}" if isinstance(e, KeyError) else str(e)) from None
+    if config.disc not in DISCRIMINATORS:
+        raise TrainError(f"--disc must be one of {', '.join(DISCRIMINATORS)}")
     if config.flips and config.data not in FLIPPABLE:
         raise TrainError(f"--flips: answers about {config.data} may change under a flip (left of, right of); "
                          f"--flips is for {', '.join(sorted(FLIPPABLE))}")
@@ -295,8 +297,7 @@ def train(config):
 
     # ---- models and optimisers ------------------------------------------------------------------
     codec = codec.to(device)
-    disc = (PatchDiscriminator if config.patch_d else Discriminator)(
-        len(train_data.vocab) if train_data.has_questions else 2).to(device)
+    disc = DISCRIMINATORS[config.disc](len(train_data.vocab) if train_data.has_questions else 2).to(device)
     opt_g = torch.optim.Adam(codec.parameters(), lr=config.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))
     step, minutes_done, price = 0, 0.0, 0.0

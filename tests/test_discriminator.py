@@ -1,7 +1,7 @@
 """The discriminator: its shapes, the projection term that makes it depend on the question, and the hinge losses."""
 import torch
 
-from fewbits.nn.discriminator import Discriminator, PatchDiscriminator, d_hinge_loss, g_hinge_loss
+from fewbits.nn.discriminator import Discriminator, PatchDiscriminator, TwoScaleDiscriminator, d_hinge_loss, g_hinge_loss
 
 
 def test_scores_one_per_image_or_one_per_question():
@@ -47,3 +47,21 @@ def test_the_patch_discriminator_scores_each_patch_from_its_own_pixels():
         a, b = d(x, qi, tokens), d(y, qi, tokens)
     assert a.shape == (2, 64) and d(x).shape == (1, 64)
     assert torch.allclose(a[:, 0], b[:, 0]) and not torch.allclose(a[:, -1], b[:, -1])
+
+
+def test_the_two_scale_discriminator_weighs_the_whole_image_and_its_patches_alike():
+    """(Q, 128): the whole image's score 64 times, then each patch's. Pixels far from patch (0, 0)
+    move the whole image's score but not that patch's."""
+    torch.manual_seed(2)
+    d = TwoScaleDiscriminator(vocab_size=20).eval()
+    x = torch.rand(1, 3, 64, 64)
+    qi, tokens = torch.tensor([0, 0]), torch.randint(2, 20, (2, 5))
+    y = x.clone()
+    y[:, :, 32:, 32:] = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        a, b = d(x, qi, tokens), d(y, qi, tokens)
+        h = d.convs(x * 2 - 1).sum(dim=(2, 3))                      # (1, C): the whole image, as Discriminator's
+        whole = d.psi(h).squeeze() + (d.project(d.question(tokens)) * h).sum(1)   # (2,)
+    assert a.shape == (2, 128) and d(x).shape == (1, 128)
+    assert torch.allclose(a[:, :64], whole[:, None].expand(2, 64), atol=1e-5)
+    assert torch.allclose(a[:, 64], b[:, 64]) and not torch.allclose(a[:, 0], b[:, 0])

@@ -11,6 +11,7 @@ a plausible image on its own. With no questions (a folder of photos), D is uncon
 Spectral norm on every layer keeps D's gradients bounded, so the generator is not thrown around;
 the loss is the hinge loss.
 """
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
@@ -56,6 +57,34 @@ class PatchDiscriminator(Discriminator):
             return self.psi(h).squeeze(2)
         h = h[qi]                                                  # (Q, 64, C)
         return self.psi(h).squeeze(2) + (self.project(self.question(tokens))[:, None] * h).sum(2)
+
+
+class TwoScaleDiscriminator(Discriminator):
+    """Both judgements from one trunk: the whole image's score, as Discriminator's, and each 22×22
+    patch's, as PatchDiscriminator's. The patches see a small shape by itself; the whole image keeps
+    the statistics a patch can't see (how much background, how many edges in all). Scores (B, 128)
+    or (Q, 128): the whole image's score 64 times, then the 64 patches', so that in the hinge
+    losses' means the two scales weigh the same."""
+
+    def __init__(self, vocab_size=2, width=16, qdim=128):
+        super().__init__(vocab_size, width, qdim)
+        self.patch_psi = spectral_norm(nn.Linear(4 * width, 1))
+        self.patch_project = spectral_norm(nn.Linear(qdim, 4 * width))
+
+    def forward(self, x, qi=None, tokens=None):
+        h8 = self.convs[:6](x * 2 - 1)                             # (B, 4w, 8, 8)
+        whole = self.convs[6:](h8).sum(dim=(2, 3))                 # (B, 8w)
+        patches = h8.flatten(2).transpose(1, 2)                    # (B, 64 patches, 4w)
+        score_whole, score_patches = self.psi(whole), self.patch_psi(patches).squeeze(2)   # (B, 1), (B, 64)
+        if qi is not None and len(qi):
+            q = self.question(tokens)                              # (Q, qdim)
+            whole, patches = whole[qi], patches[qi]
+            score_whole = self.psi(whole) + (self.project(q) * whole).sum(1, keepdim=True)
+            score_patches = self.patch_psi(patches).squeeze(2) + (self.patch_project(q)[:, None] * patches).sum(2)
+        return torch.cat([score_whole.expand(-1, score_patches.shape[1]), score_patches], 1)
+
+
+DISCRIMINATORS = {"whole": Discriminator, "patch": PatchDiscriminator, "both": TwoScaleDiscriminator}
 
 
 def d_hinge_loss(real, fake):
