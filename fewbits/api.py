@@ -29,20 +29,28 @@ class FileCodec:
         self.model, self.name = model.eval(), name
         self.fingerprint = model.fingerprint()
         self.trained_on = getattr(model, "trained_on", None)
+        self.native = getattr(model, "native", False)   # a photo codec: any size in, the same out
 
     # ---- whole files, for people -------------------------------------------------------------------
     def compress(self, images, search=0):
-        """PIL images, paths or a (B, 3, 64, 64) tensor -> one .bin file (bytes) per image."""
+        """PIL images, paths or a (B, 3, 64, 64) tensor -> one .bin file (bytes) per image. A photo
+        codec (model.native) takes each image at its own size, and tensors (B, 3, H, W) of any size."""
         if torch.is_tensor(images):
             return self.encode(images, search=search)
+        if self.native:
+            return self.encode([files.to_tensor(img.convert("RGB") if isinstance(img, Image.Image)
+                                                else files.read_image(img))[None] for img in images])
         squares = [files.square(img) if isinstance(img, Image.Image) else files.load_square(img) for img in images]
         return self.encode(torch.stack([x for x, _ in squares]), [shape for _, shape in squares], search)
 
-    def decompress(self, blobs, size=64):
+    def decompress(self, blobs, size=None):
         """.bin files (bytes) -> PIL images, each in the shape it was compressed from, `size` pixels
-        along its long side. FormatError names the first file that can't be decoded."""
+        along its long side: by default 64, or a photo codec's photo at its own size. FormatError
+        names the first file that can't be decoded."""
         parsed = [self.parse(blob) for blob in blobs]
         x_hat = self.decode([payload for payload, _ in parsed], size)
+        if self.native:
+            return [files.to_image(x) for x in x_hat]
         return [files.to_image(files.crop_to_shape(x, shape)) for x, (_, shape) in zip(x_hat, parsed)]
 
     # ---- the steps, for the command line and the benchmark -----------------------------------------
@@ -56,14 +64,18 @@ class FileCodec:
         """One file -> (payload, shape). FormatError if it isn't this codec's, or is damaged."""
         return container.read_container(blob, self.fingerprint), container.read_shape(blob)
 
-    def decode(self, payloads, size=64):
-        """Payloads -> x_hat (B, 3, size, size) in [0, 1]. FormatError, with .bad naming each bad one."""
-        return self.model.decompress(payloads, size)["x_hat"]
+    def decode(self, payloads, size=None):
+        """Payloads -> x_hat (B, 3, size, size) in [0, 1], size 64 by default; from a photo codec, a
+        list of (3, H, W), each photo's own size unless `size` is given. FormatError, with .bad
+        naming each bad one."""
+        return self.model.decompress(payloads, size if size or self.native else 64)["x_hat"]
 
     def method(self, search=0):
         """The benchmark's view of this codec (bench/protocol.py): encode(x, idx) -> files, decode(files) -> x_hat."""
-        return (lambda x, idx=None: self.encode(x, search=search)), \
-               (lambda blobs: self.decode([self.parse(b)[0] for b in blobs]))
+        def decode(blobs):                  # a batch of crops of one size, from a photo codec
+            x_hat = self.decode([self.parse(b)[0] for b in blobs])
+            return torch.stack(x_hat) if self.native else x_hat
+        return (lambda x, idx=None: self.encode(x, search=search)), decode
 
 
 def load(name_or_path=zoo.DEFAULT, device="cpu"):

@@ -3,7 +3,7 @@
     fewbits evaluate                 # shipped codecs + baselines on the three test sets -> results/
     fewbits evaluate --data photos   # one of them: easyvqa, scenes or photos
     fewbits evaluate --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
-    fewbits evaluate --split val --data easyvqa --codec runs/a/codec.pt --codec runs/b/codec.pt --out /tmp/val
+    fewbits evaluate --split val --data easyvqa --codec runs/a/codec.pt --codec runs/b/codec.pt
                                      # choosing between runs: the validation split, no pictures
 
 Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:

@@ -18,6 +18,7 @@ from ..nn.decoder import ConvFromCells, LinearToCells
 from ..nn.encoder import MAX_BITS, FlatLinear
 from ..nn.quantize import keep_levels
 from .base import Codec
+from .fullres import PhotoCodec
 
 GROUP_BITS = 4                                      # the map code sends a cell's bits 4 at a time
 
@@ -105,7 +106,7 @@ def map_gates(levels):
     return torch.cat([map_part, code_part]).numpy()
 
 
-CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec)}
+CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec, PhotoCodec)}
 
 
 def codec_checkpoint(codec, **info):

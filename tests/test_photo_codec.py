@@ -1,0 +1,120 @@
+"""The photo codec (codec/fullres.py) with small untrained weights: stripes against the whole
+picture, round trips at odd sizes and in odd image modes, sizes on decode, the coder's table against
+real files, and damaged files."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fewbits import FileCodec, FormatError
+from fewbits.codec import PhotoCodec, codec_checkpoint, load_codec
+from fewbits.codec.fullres import read_varint, varint
+from fewbits.files import save_checkpoint
+from fewbits.nn.photo import DECODER_MARGIN, ENCODER_MARGIN, PhotoDecoder, PhotoEncoder, in_stripes
+
+
+@pytest.fixture(scope="module")
+def codec():
+    """A small codec whose table was counted on its own bits: files then have the sizes of a real one."""
+    torch.manual_seed(0)
+    model = PhotoCodec(width=8, deep=16).eval()
+    model.fit_table([torch.rand(4, 3, 64, 64) * 0.5 + torch.linspace(0, 0.5, 64) for _ in range(3)])
+    return FileCodec(model)
+
+
+def test_stripes_join_into_exactly_the_whole_picture_and_a_short_margin_shows():
+    torch.manual_seed(1)
+    encoder, decoder = PhotoEncoder(16, 8), PhotoDecoder(16, 8)
+    x = torch.rand(1, 3, 160, 48)
+    with torch.no_grad():
+        y, p = encoder(x)
+        y_striped, p_striped = in_stripes(encoder, x, 32, ENCODER_MARGIN, 1 / 16)
+        assert torch.equal(y, y_striped) and torch.equal(p, p_striped)
+        b = torch.sign(y)
+        assert torch.equal(decoder(b), in_stripes(decoder, b, 2, DECODER_MARGIN, 16))
+        assert torch.equal(decoder(b, half=True), in_stripes(lambda s: decoder(s, half=True), b, 1, DECODER_MARGIN, 8))
+        assert not torch.equal(decoder(b), in_stripes(decoder, b, 2, 1, 16))     # the margin is what makes it so
+
+
+@pytest.mark.parametrize("H, W", [(1, 1), (3, 7), (129, 65), (37, 300)])
+def test_round_trips_at_odd_sizes_decode_the_encoders_own_bits(codec, H, W):
+    """The file decodes to the photo's size, and to exactly what g_s makes of the encoder's bits."""
+    torch.manual_seed(H * W)
+    x = torch.rand(1, 3, H, W)
+    blob = codec.compress(x)[0]
+    (x_hat,) = codec.decode([codec.parse(blob)[0]])
+    keep, bits = codec.model.code_grid(x)
+    b = (2 * bits.float() - 1) * codec.model.mask(keep[None].float())[0]    # (C, h, w)
+    with torch.no_grad():
+        reference = codec.model.g_s(b[None])[0, :, :H, :W]
+    assert x_hat.shape == (3, H, W) and torch.allclose(x_hat, reference, atol=1e-6)
+
+
+def test_a_large_photo_round_trips_in_tiles_of_every_shape(codec):
+    x = torch.rand(1, 3, 2000, 3000)
+    blob = codec.compress(x)[0]
+    (x_hat,) = codec.decode([codec.parse(blob)[0]])
+    assert x_hat.shape == (3, 2000, 3000)                # 188 × 125 positions: four shapes of tile
+
+
+def test_grey_rgba_16_bit_and_cmyk_files_come_back_in_rgb_at_their_size(codec, tmp_path):
+    rng = np.random.default_rng(0)
+    images = {"grey.png": Image.fromarray(rng.integers(0, 256, (21, 34), dtype=np.uint8)),
+              "rgba.png": Image.fromarray(rng.integers(0, 256, (21, 34, 4), dtype=np.uint8), "RGBA"),
+              "deep.png": Image.fromarray(rng.integers(0, 65536, (21, 34), dtype=np.uint16)),          # I;16
+              "cmyk.jpg": Image.fromarray(rng.integers(0, 256, (21, 34, 4), dtype=np.uint8), "CMYK")}
+    for name, img in images.items():
+        img.save(tmp_path / name)
+    decoded = codec.decompress(codec.compress([tmp_path / name for name in images]))
+    assert [(img.mode, img.size) for img in decoded] == [("RGB", (34, 21))] * 4
+
+
+def test_sizes_on_decode_keep_the_shape_and_small_ones_take_the_half_size_picture(codec, monkeypatch):
+    x = torch.rand(1, 3, 129, 65)
+    blob = codec.compress(x)[0]
+    halves = []
+    forward = codec.model.g_s.forward
+    monkeypatch.setattr(codec.model.g_s, "forward", lambda b, half=False: halves.append(half) or forward(b, half))
+    for size, shape in ((32, (16, 32)), (64, (32, 64)), (100, (50, 100)), (258, (130, 258))):
+        halves.clear()
+        (img,) = codec.decompress([blob], size=size)
+        assert img.size == shape and set(halves) == {size <= 64}, size
+
+
+def test_the_counted_table_predicts_the_files(codec):
+    """fit_table's figure for a held-out tenth is the coder's cost under the same table: real files
+    of those crops are that, plus the header (3 bytes), the size (4) and byte rounding."""
+    torch.manual_seed(2)
+    crops = torch.rand(20, 3, 64, 64) * 0.5 + torch.linspace(0, 0.5, 64)
+    model = PhotoCodec(width=8, deep=16).eval()
+    costs = model.fit_table([crops])
+    model.fit_table([crops], contexts=(model.args["context"],))      # the same table, counted on all
+    bits = [8 * len(b) for b in FileCodec(model).compress(crops[18:])]
+    assert costs[model.args["context"]] == min(costs.values())
+    assert 0 <= np.mean(bits) - costs[model.args["context"]] <= 56 + 8 + 16
+
+
+def test_every_truncation_and_bit_flip_of_a_photo_file_is_refused(codec):
+    blob = codec.compress(torch.rand(1, 3, 40, 70))[0]
+    for cut in range(len(blob)):
+        with pytest.raises(FormatError):
+            codec.decode([codec.parse(blob[:cut])[0]])
+    for bit in range(8 * len(blob)):
+        flipped = bytearray(blob)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(FormatError):
+            codec.decode([codec.parse(bytes(flipped))[0]])
+
+
+def test_tile_lengths_round_trip_and_a_cut_one_is_refused():
+    for n in (0, 1, 127, 128, 300, 2 ** 21 - 1, 2 ** 27):
+        assert read_varint(varint(n) + b"x", 0) == (n, len(varint(n)))
+    with pytest.raises(FormatError):
+        read_varint(varint(300)[:1], 0)
+
+
+def test_the_checkpoint_rebuilds_the_codec_with_its_table(codec, tmp_path):
+    save_checkpoint(codec_checkpoint(codec.model, data="photos-full"), tmp_path / "p.pt")
+    again = FileCodec(load_codec(tmp_path / "p.pt"))
+    x = torch.rand(1, 3, 33, 47)
+    assert again.fingerprint == codec.fingerprint and again.compress(x) == codec.compress(x)
