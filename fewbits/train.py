@@ -45,12 +45,12 @@ from .vqa import namer
 
 @dataclass
 class TrainConfig:
-    data: str = "easyvqa"     # easyvqa | scenes | photos | a folder of images
+    data: str = "easyvqa"     # easyvqa | scenes | photos | photos-full (at their own size: --code photo) | a folder of images
     bits: int = 256           # bits per image before entropy coding (the map code: the mean)
     width: int = 16           # encoder / decoder channels
     deep: int = 0             # channels of the 4×4 features (0: 4 × width); 256 for photos at WebP's bits
     context: int = 2          # the rate term's bit model: each bit given this many before it (the coder's is counted at the end)
-    code: str = "global"      # global | grid | map: how the bits are laid out (codec/variants.py); grid for scenes
+    code: str = "global"      # global | grid | map | photo: how the bits are laid out (codec/variants.py); grid for scenes
     steps: int = 7500         # stop here or at --minutes, whichever comes first
     batch: int = 32           # images per step
     questions: int = 4        # a step trains on batch × this many of the batch's questions, drawn at random
@@ -354,7 +354,7 @@ def train(config):
             opt_d.step()
 
         # (2) Update the codec: distortion, VQA consistency, adversarial, rate
-        terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_32"].float(), F.avg_pool2d(x, 2))}
+        terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_half"].float(), F.avg_pool2d(x, 2))}
         if config.w_edge:
             terms["edge"] = edge_loss(x_hat, x)
         with autocast:
@@ -375,7 +375,7 @@ def train(config):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        if config.code == "map":      # a Lagrange multiplier by gradient ascent: up while over budget, down to 0
+        if raw_codec.priced:          # a Lagrange multiplier by gradient ascent: up while over budget, down to 0
             price = max(0.0, price + PRICE_STEP * (terms["rate"].item() - 1))
         step += 1
 
@@ -383,7 +383,7 @@ def train(config):
         logged = {k: f"{v.item():.3f}" for k, v in terms.items()}
         if config.w_adv > 0:
             logged["d"] = f"{loss_d.item():.2f}"
-        if config.code == "map":
+        if raw_codec.priced:
             logged["price"] = f"{price:.4f}"
         bar.update()
         bar.set_postfix(**logged, **{k: f"{v:.3g}" for k, v in stats.items()})
@@ -391,7 +391,7 @@ def train(config):
         # validate and checkpoint (the master process only), then stop when it's time
         done = step >= config.steps or (config.minutes and time.time() - start > 60 * config.minutes)
         if master and (step % config.eval_every == 0 or done):
-            raw_codec.bit_model.update()                  # the integer table the files are coded with
+            raw_codec.update_table()                      # the integer table the files are coded with
             stats, x_hat_val = validate(raw_codec, val_data, vqa_models, val_idx, val_original, device)
             minutes = (time.time() - start) / 60
             with open(out / "metrics.jsonl", "a") as f:

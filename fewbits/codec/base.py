@@ -49,6 +49,7 @@ class Codec(nn.Module):
     code = ""                # the variant's name in checkpoints
     step = 8                 # bits must be a multiple of this: whole bytes, or whole cells
     can_search = True        # search_bits moves the code's bits
+    priced = False           # train.py holds the rate at `bits` with a price (a Lagrange multiplier)
 
     def __init__(self, bits=256, width=16, context=2, deep=0):
         super().__init__()
@@ -108,7 +109,7 @@ class Codec(nn.Module):
         b = y if soft else binarize(y, stochastic=self.training)    # (B, capacity) in {-1, +1}
         b, rate = self.sent(y, b, keep)
         f = self.g_s.features(b)                                    # (B, w, 32, 32)
-        return {"x_hat": self.g_s.render(f, 64), "x_hat_32": self.g_s.render(f, 32), "rate": rate}
+        return {"x_hat": self.g_s.render(f, 64), "x_hat_half": self.g_s.render(f, 32), "rate": rate}
 
     @torch.no_grad()
     def compress(self, x, search=0):
@@ -134,6 +135,10 @@ class Codec(nn.Module):
         return {"x_hat": torch.cat([self.g_s(part, size) for part in b.split(chunk)]).clamp(0, 1)}
 
     # ---- the coder's table, and the fingerprint in every file -------------------------------------
+    def update_table(self):
+        """The integer table from the bit model the rate term trains: what the files are coded with."""
+        self.bit_model.update()
+
     @torch.no_grad()
     def fit_table(self, batches, contexts=(0, 2, 4, 6, 8)):
         """Count the coder's table on this codec's own bits for the images in `batches` (an iterable

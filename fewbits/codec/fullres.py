@@ -44,10 +44,12 @@ class PhotoCodec(nn.Module):
     width: the networks' channels; context: the coder's bits of context; deep: the code's channels C."""
     code = "photo"
     can_search = False
+    priced = True            # train.py holds the mean rate of the training crops at `bits`
     native = True            # any size in, the same size out: FileCodec keeps the photo as it is
 
     def __init__(self, bits=6554, width=32, context=8, deep=64):
         super().__init__()
+        deep = deep or 64                                  # train.py's 0: the default
         if deep % GROUP or not GROUP <= deep <= 256:
             raise ValueError(f"deep (the code's channels) must be a multiple of {GROUP} in {GROUP}…256, not {deep}")
         self.args = dict(code=self.code, bits=bits, width=width, context=context, deep=deep)
@@ -177,6 +179,10 @@ class PhotoCodec(nn.Module):
         return {"x_hat": x_hat}
 
     # ---- the coder's table, and the fingerprint in every file -------------------------------------
+    def update_table(self):
+        """Nothing: the table is counted on the codec's own bits at the end (fit_table); until then
+        it is flat, and a file holds about one bit per bit sent."""
+
     @torch.no_grad()
     def fit_table(self, batches, contexts=(0, 2, 4, 6, 8)):
         """Count the coder's table on this codec's own tiles of the crops in `batches` ((B, 3, H, W)

@@ -50,6 +50,7 @@ class MapCodec(GridCodec):
     kept (the coder's gates); the decoder reads the bits not sent as 0."""
     code, step = "map", 16 * GROUP_BITS
     can_search = False                   # search_bits moves bits, not the map that gates them
+    priced = True
 
     def __init__(self, bits=120, width=16, context=2, deep=0):
         super().__init__(bits, width, context, deep)

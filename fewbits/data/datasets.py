@@ -27,7 +27,7 @@ from PIL import Image
 from ..files import IMAGE_EXTS, write_atomic
 from . import scenes
 from .errors import DataError
-from .photos import TEST_PHOTOS, TRAIN_PHOTOS, PhotoData, photo_paths   # noqa: F401 (the loaders' names)
+from .photos import TEST_PHOTOS, TRAIN_PHOTOS, PhotoCrops, PhotoData, full_photo_paths, photo_paths   # noqa: F401
 
 CACHE = Path(os.environ.get("CODEC_CACHE", Path.home() / ".cache" / "fewbits"))
 SPLIT_SIZES = {"scenes": {"train": 20_000, "val": 1_000, "test": 2_000}}   # val: its own scenes, never trained on
@@ -143,11 +143,14 @@ def load_folder(folder, split):
 
 
 def load(name, split="train", vocab=None):
-    """'easyvqa', 'scenes', 'photos' or a folder path -> a dataset with images() and questions_of()."""
+    """'easyvqa', 'scenes', 'photos', 'photos-full' or a folder path -> a dataset with images() and
+    questions_of()."""
     if name == "easyvqa":
         return load_easyvqa(split, vocab)
     if name == "scenes":
         return load_scenes(split, vocab)
     if name == "photos":
         return PhotoData(photo_paths(split), split)
+    if name == "photos-full":                  # at their own resolution: crops for training
+        return PhotoCrops(full_photo_paths(split), split)
     return load_folder(name, split)

@@ -184,3 +184,28 @@ class FullPhotos:
             x = grey + (x - grey) * (0.8 + 0.4 * rand(1).item())             # saturation
             out.append((x * (0.8 + 0.4 * rand(1).item())).clamp(0, 1)[0])   # brightness
         return torch.stack(out)
+
+
+class PhotoCrops:
+    """FullPhotos as train.py reads a dataset: images(idx) -> (len(idx), 3, CROP, CROP), no questions.
+    Training: a fresh random crop (FullPhotos.crops) for each index, whatever it is, so a "pass"
+    (len, 1,000) is only a count: of crops the coder's table is counted on at the end. Validation:
+    VAL_CROPS fixed crops of the validation photos, the same every time."""
+    has_questions, vocab, answer_names, families = False, [], [], []
+    CROP, VAL_CROPS, PASS = 256, 40, 1000
+
+    def __init__(self, paths, split="train"):
+        self.photos, self.split = FullPhotos(paths), split
+        if split != "train":
+            self.fixed = self.photos.crops(self.VAL_CROPS, self.CROP, torch.Generator().manual_seed(0))
+
+    def __len__(self):
+        return self.PASS if self.split == "train" else len(self.fixed)
+
+    def images(self, idx):
+        if self.split != "train":
+            return self.fixed[idx]
+        return self.photos.crops(len(torch.as_tensor(idx).reshape(-1)), self.CROP)
+
+    def questions_of(self, idx):
+        return PhotoData.questions_of(self, idx)
