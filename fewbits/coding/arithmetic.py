@@ -221,7 +221,11 @@ def encode_batch(bits, freqs, gates=None):
     one = bits.T == 1                                                 # (n, B)
     low, high, pending = np.zeros(B, np.uint64), np.full(B, MASK, np.uint64), np.zeros(B, np.uint64)
     settled, lows, pendings = (np.zeros((n + 1, B), np.uint64) for _ in range(3))
+    skip = ~coded.any(1)                                              # (n,): steps no message codes
     for i in range(n):
+        if skip[i]:                       # nothing moves: the interval, and so no bit settles either
+            lows[i], pendings[i] = low, pending
+            continue
         assert np.all((low ^ high) >= HALF), "the interval must straddle the middle"
         split = low + (((high - low + ONE) * ((1 << PRECISION) - freq1[i])) >> PRECISION)
         # a bit that is not coded leaves the interval as it is; renormalize then shifts nothing
@@ -288,9 +292,12 @@ def decode_batch(payloads, n, freqs, gates=None):
     pending, written, ctx = np.zeros(B, np.uint64), np.zeros(B, np.uint64), np.zeros(B, np.intp)
     bits = np.zeros((B, n), np.uint8)
     for i in range(n):
+        coded = True if gates is None or gates[i] < 0 else bits[:, gates[i]] == 1
+        if coded is not True and not coded.any():     # no message codes it: only the context moves
+            ctx = (ctx << 1) & mask
+            continue
         assert np.all((low ^ high) >= HALF), "the interval must straddle the middle"
         split = low + (((high - low + ONE) * ((1 << PRECISION) - table[i, ctx])) >> PRECISION)
-        coded = True if gates is None or gates[i] < 0 else bits[:, gates[i]] == 1
         one = coded & (code >= split)
         low, high = np.where(one, split, low), np.where(coded & ~one, split - ONE, high)
         ctx = ((ctx << 1) | one) & mask
