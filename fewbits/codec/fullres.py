@@ -8,7 +8,7 @@
       ▼                                ▼
     b (1, C, h, w) in {-1, +1}, 0 where the map keeps nothing
       │  cut into tiles of TILE × TILE positions; each tile one message for the arithmetic coder,
-      │  the tiles of a shape coded in lockstep (arithmetic.encode_batch)
+      │  many tiles of a shape coded in lockstep (arithmetic.encode_batch), a few one by one
       ▼
     payload: W - 1 and H - 1 (2 bytes each), the byte length of every tile but the last, the tiles
       │
@@ -37,6 +37,8 @@ GROUP = 4                # channels per level of the map
 TILE = 16                # positions per side of a tile: one message of the coder
 MAX_SIDE = 1 << 16       # the payload holds each side in 2 bytes
 STRIPE_PIXELS = 1 << 20  # pixels per stripe of the networks: memory stays that of about a megapixel
+LOCKSTEP_TILES = 32      # from this many tiles of a shape the lockstep coder is faster than the plain
+                         # loop: its numpy costs per step, the loop's per bit coded (EXPERIMENTS.md)
 
 
 class PhotoCodec(nn.Module):
@@ -91,13 +93,36 @@ class PhotoCodec(nn.Module):
         return keep[0].to(torch.uint8), ((y[0] >= 0) * self.mask(keep)[0]).to(torch.uint8)
 
     def layout(self, th, tw):
-        """A tile of th × tw positions -> (its message's n, freqs (n, 2^k), gates (n,))."""
+        """A tile of th × tw positions -> (its message's n, each bit's row of the table (n,),
+        gates (n,))."""
         P, L = th * tw, self.levels
         pos = np.arange(P)
         map_gates = np.concatenate([np.full(P, -1)] + [(g - 1) * P + pos for g in range(1, L)])
         code_gates = np.concatenate([(c // GROUP) * P + pos for c in range(self.channels)])
-        freqs = np.repeat(self.freqs.cpu().numpy(), P, axis=0)
-        return (L + self.channels) * P, freqs, np.concatenate([map_gates, code_gates])
+        rows = np.arange(L + self.channels).repeat(P)
+        return (L + self.channels) * P, rows, np.concatenate([map_gates, code_gates])
+
+    def encode_tiles(self, messages, shape):
+        """messages (N, n) of tiles of one shape -> N payloads."""
+        n, rows, gates = self.layout(*shape)
+        if len(messages) >= LOCKSTEP_TILES:
+            return arithmetic.encode_batch(messages, self.freqs.cpu().numpy()[rows], gates)
+        freqs, gates = self.rows_of(rows), gates.tolist()
+        return [arithmetic.encode(m, freqs, gates) for m in messages.tolist()]
+
+    def decode_tiles(self, payloads, shape):
+        """N payloads of tiles of one shape -> messages (N, n). FormatError if one can't be."""
+        n, rows, gates = self.layout(*shape)
+        if len(payloads) >= LOCKSTEP_TILES:
+            return arithmetic.decode_batch(payloads, n, self.freqs.cpu().numpy()[rows], gates)
+        freqs, gates = self.rows_of(rows), gates.tolist()
+        return np.array([arithmetic.decode(p, n, freqs, gates) for p in payloads], np.uint8).reshape(-1, n)
+
+    def rows_of(self, rows):
+        """The table as the plain coder reads it: a list of n rows, each a list shared by the bits
+        of one level or channel (so not n copies of 2^k numbers)."""
+        table = self.freqs.cpu().tolist()
+        return [table[r] for r in rows.tolist()]
 
     def tiles(self, h, w):
         """The tiles of an h × w grid in raster order: [(top, left, th, tw)]."""
@@ -121,11 +146,10 @@ class PhotoCodec(nn.Module):
         tiles = self.tiles(*keep.shape[1:])
         payloads = [None] * len(tiles)
         for shape, which in group_by_shape(tiles).items():
-            n, freqs, gates = self.layout(*shape)
             messages = np.stack([np.concatenate([keep[:, t:t + th, l:l + tw].reshape(-1),
                                                  bits[:, t:t + th, l:l + tw].reshape(-1)])
                                  for t, l, th, tw in (tiles[i] for i in which)])
-            for i, payload in zip(which, arithmetic.encode_batch(messages, freqs, gates)):
+            for i, payload in zip(which, self.encode_tiles(messages, shape)):
                 payloads[i] = payload
         head = (W - 1).to_bytes(2, "big") + (H - 1).to_bytes(2, "big")
         return head + b"".join(varint(len(p)) for p in payloads[:-1]) + b"".join(payloads)
@@ -146,8 +170,7 @@ class PhotoCodec(nn.Module):
         parts = [payload[a:b] for a, b in zip(ends, ends[1:])] + [payload[ends[-1]:]]
         keep, bits = np.zeros((self.levels, h, w), np.uint8), np.zeros((self.channels, h, w), np.uint8)
         for shape, which in group_by_shape(tiles).items():
-            n, freqs, gates = self.layout(*shape)
-            decoded = arithmetic.decode_batch([parts[i] for i in which], n, freqs, gates)
+            decoded = self.decode_tiles([parts[i] for i in which], shape)
             for i, message in zip(which, decoded):
                 t, l, th, tw = tiles[i]
                 keep[:, t:t + th, l:l + tw] = message[:self.levels * th * tw].reshape(-1, th, tw)
