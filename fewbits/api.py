@@ -82,7 +82,10 @@ def load(name_or_path=zoo.DEFAULT, device="cpu"):
     """A zoo name (zoo.MODELS) or a checkpoint path -> FileCodec. CheckpointError names what is wrong."""
     path = zoo.checked_path(name_or_path)
     name = str(name_or_path) if str(name_or_path) in zoo.MODELS else None
-    return FileCodec(load_codec(path, device), name)
+    model = load_codec(path, device)
+    if name and zoo.MODELS[name]["quality"] is not None:     # one photo codec, several named rates
+        model.quality = zoo.MODELS[name]["quality"]
+    return FileCodec(model, name)
 
 
 __all__ = ["FileCodec", "FormatError", "load"]

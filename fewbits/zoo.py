@@ -6,8 +6,9 @@
 The manifest is fewbits/checkpoints/zoo.json, beside the files it names. Each entry gives the
 file, its sha256, the fingerprint byte its .bin files carry (codecs only), the data it was trained
 on, `bits` (the --bits it was trained at), a one-line description, and the commands that make it
-at this commit, in order. A `note` says where the shipped file came from other code than the
-commands run today.
+at this commit, in order. A photo codec's entries may share a file, each with its own `quality`
+(PhotoCodec.quality), which the codec then encodes at. A `note` says where the shipped file came
+from other code than the commands run today.
 """
 import hashlib
 import json
@@ -18,7 +19,7 @@ from .files import CheckpointError
 
 FOLDER = Path(__file__).parent / "checkpoints"
 DEFAULT = "photos-256"
-MODELS = {m["name"]: {"bits": None, "fingerprint": None, "note": "", **m}
+MODELS = {m["name"]: {"bits": None, "fingerprint": None, "quality": None, "note": "", **m}
           for m in json.loads((FOLDER / "zoo.json").read_text(encoding="utf-8"))}
 CODECS = [name for name, m in MODELS.items() if m["kind"] == "codec"]
 
@@ -51,6 +52,7 @@ def made_by(fingerprint):
 def describe(data):
     """What a codec was trained on, in words, for the line the command line prints first."""
     words = {"photos": "photos (a 64×64 impression of the colour layout, not the details)",
+             "photos-full": "crops of photos (any photo, coded at its own size)",
              "easyvqa": "easy-VQA (one coloured shape on a light background; a photo comes back as blobs)",
              "scenes": "scenes (1-6 coloured shapes on a light background; a photo comes back as blobs)"}
     return words.get(data, f"the images in {data} (no questions)" if data else "unrecorded data")

@@ -118,3 +118,32 @@ def test_the_checkpoint_rebuilds_the_codec_with_its_table(codec, tmp_path):
     again = FileCodec(load_codec(tmp_path / "p.pt"))
     x = torch.rand(1, 3, 33, 47)
     assert again.fingerprint == codec.fingerprint and again.compress(x) == codec.compress(x)
+
+
+def test_quality_sets_the_rate_and_the_command_line_codes_photos_at_their_size(tmp_path, capsys):
+    """Lower quality, fewer bits, the same decoder. The command line takes the photo whole, one at a
+    time, decodes it at its own size unless --size says, and refuses a quality out of range."""
+    from fewbits.cli import main
+    torch.manual_seed(3)
+    model = PhotoCodec(width=8, deep=16).eval()
+    with torch.no_grad():
+        model.g_a.head.bias[-1] = 1.0                  # importance about 0.88: 4, 2 and 1 of the 4 levels
+    codec, x = FileCodec(model), (torch.rand(1, 3, 96, 160) * 255).round() / 255   # as the PNG holds it
+    sizes = []
+    for quality in (1.0, 0.5, 0.25):
+        model.quality = quality
+        sizes.append(len(codec.compress(x)[0]))
+    model.quality = 1.0
+    assert sizes[0] > sizes[1] > sizes[2]
+    save_checkpoint(codec_checkpoint(model, data="photos-full"), tmp_path / "p.pt")
+    Image.fromarray(np.uint8((255 * x[0].permute(1, 2, 0)).round().numpy())).save(tmp_path / "in.png")
+    model = ["--model", str(tmp_path / "p.pt")]
+    assert main(["compress", *model, "--quality", "0.5", str(tmp_path / "in.png"), str(tmp_path / "a.bin")]) == 0
+    assert main(["decompress", *model, str(tmp_path / "a.bin"), str(tmp_path / "a.png")]) == 0
+    assert main(["decompress", *model, "--size", "40", str(tmp_path / "a.bin"), str(tmp_path / "b.png")]) == 0
+    assert Image.open(tmp_path / "a.png").size == (160, 96) and Image.open(tmp_path / "b.png").size == (40, 24)
+    assert (tmp_path / "a.bin").stat().st_size == sizes[1]             # the same file as the API's
+    assert main(["compress", *model, "--quality", "2", str(tmp_path / "in.png"), str(tmp_path / "c.bin")]) == 2
+    assert main(["compress", "--model", "easyvqa-64", "--quality", "0.5", str(tmp_path / "in.png"),
+                 str(tmp_path / "c.bin")]) == 2
+    assert "--quality must be in 0.25…1, not 2.0" in capsys.readouterr().err

@@ -5,6 +5,7 @@
     fewbits compress photos/ bins/                   # folders too: photos/a.jpg -> bins/a.jpg.bin
     fewbits compress --model scenes-256 ...          # a zoo name or a checkpoint path
     fewbits compress --search 400 in.jpg out.bin     # search for better bits: slower, a better picture
+    fewbits compress --model photo --quality 0.5 big.jpg out.bin   # the photo codec, at its own size
     fewbits compress --benchmark 1000                # images/s each way
 
 Files go through api.FileCodec, as the Python API's do; this module reads and writes them and turns
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from .. import zoo
 from ..api import FileCodec, load
 from ..coding import FormatError, arithmetic, container
-from ..files import IMAGE_EXTS, FileError, crop_to_shape, load_square, png_bytes, write_atomic
+from ..files import IMAGE_EXTS, FileError, crop_to_shape, load_square, png_bytes, read_image, to_tensor, write_atomic
 
 
 def pairs(src, dst, decompress, force):
@@ -94,6 +95,8 @@ def read_inputs(batch, codec, decompress):
             if decompress:
                 blob = src.read_bytes()
                 good.append((src, dst, *codec.parse(blob)))           # (payload, shape)
+            elif codec.native:                                        # a photo at its own size
+                good.append((src, dst, to_tensor(read_image(src))[None], None))
             else:
                 good.append((src, dst, *load_square(src)))          # (x, shape)
         except (FileError, FormatError, OSError) as e:
@@ -125,7 +128,10 @@ def code_batch(codec, good, args):
             else:
                 tqdm.write(f"{src} -> {dst} ({x_hat.shape[2]}×{x_hat.shape[1]} pixels)")
         return failures
-    blobs = codec.encode(torch.stack([x for _, _, x, _ in good]), [shape for *_, shape in good], args.search)
+    if codec.native:
+        blobs = codec.encode([x for _, _, x, _ in good])
+    else:
+        blobs = codec.encode(torch.stack([x for _, _, x, _ in good]), [shape for *_, shape in good], args.search)
     for (src, dst, _, _), blob in zip(good, blobs):
         if not write(dst, blob):
             failures += 1
@@ -136,14 +142,28 @@ def code_batch(codec, good, args):
 
 def run(args):
     codec = load(args.model)
-    print(f"codec {args.model}: {codec.model.bits} bits, trained on {zoo.describe(codec.trained_on)}")
+    if codec.native:
+        print(f"codec {args.model}: photos at their own size, trained on {zoo.describe(codec.trained_on)}")
+    else:
+        print(f"codec {args.model}: {codec.model.bits} bits, trained on {zoo.describe(codec.trained_on)}")
     if args.search and not args.decompress and not codec.model.can_search:
         error(f"--search needs a code that sends every bit; {args.model} has the {codec.model.code} code")
         return 2
+    if args.quality is not None:
+        if not hasattr(codec.model, "quality"):
+            error(f"--quality is for the photo codecs; {args.model} has a fixed rate")
+            return 2
+        if not codec.model.quality_min <= args.quality <= 1:
+            error(f"--quality must be in {codec.model.quality_min}…1, not {args.quality}")
+            return 2
+        codec.model.quality = args.quality
+    args.size = args.size or (None if codec.native else 64)
     jobs, failures = pairs(args.input, args.output, args.decompress, args.force), 0
     # files per step: --batch, or fewer when decoding large images, so that the bar moves and
     # a step's pictures fit in memory (Codec.decompress decodes in chunks of as many pixels)
-    step = args.batch if not args.decompress else max(1, min(args.batch, 500 * 64 * 64 // args.size ** 2))
+    # a photo codec takes one photo at a time: memory stays that of the largest photo, not the folder's
+    step = 1 if codec.native else args.batch if not args.decompress else \
+        max(1, min(args.batch, 500 * 64 * 64 // args.size ** 2))
     bar = tqdm(total=len(jobs), unit="file", disable=True if len(jobs) == 1 else None)   # quiet in a log
     for start in range(0, len(jobs), step):
         good, failed = read_inputs(jobs[start:start + step], codec, args.decompress)
@@ -192,19 +212,22 @@ def parser(prog, decompress):
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--batch", type=int, default=500, help="images coded at once, at least 1")
     if decompress:
-        p.add_argument("--size", type=int, default=64, help="the long side in pixels, 8…1024")
+        p.add_argument("--size", type=int, help="the long side in pixels, 8…1024 (default: 64, or a "
+                                                 "photo codec's photo at its own size)")
     else:
         p.add_argument("--search", type=int, default=0, metavar="N",
                        help="N steps of search for bits that decode closer to the image (0: the encoder's bits)")
+        p.add_argument("--quality", type=float, metavar="Q",
+                       help="a photo codec's rate, 0.25…1: lower sends fewer bits (default: the model's)")
         p.add_argument("--benchmark", type=int, metavar="N", help="time N random images each way, print images/s")
-    p.set_defaults(decompress=decompress, size=64, search=0, benchmark=None)
+    p.set_defaults(decompress=decompress, size=None, search=0, quality=None, benchmark=None)
     return p
 
 
 def mistake(args):
     """The first mistake in the arguments, in words, or None."""
     checks = [(args.benchmark is None and args.output is None, "give an input and an output (or --benchmark N)"),
-              (not 8 <= args.size <= 1024, f"--size must be in 8…1024, not {args.size}"),
+              (args.size is not None and not 8 <= args.size <= 1024, f"--size must be in 8…1024, not {args.size}"),
               (args.batch < 1, f"--batch must be at least 1, not {args.batch}"),
               (args.search < 0, f"--search must be 0 or more, not {args.search}"),
               (args.benchmark is not None and args.benchmark < 1, f"--benchmark must be at least 1, not {args.benchmark}")]

@@ -37,20 +37,28 @@ GROUP = 4                # channels per level of the map
 TILE = 16                # positions per side of a tile: one message of the coder
 MAX_SIDE = 1 << 16       # the payload holds each side in 2 bytes
 STRIPE_PIXELS = 1 << 20  # pixels per stripe of the networks: memory stays that of about a megapixel
+QUALITY_MIN = 0.25       # the lowest quality training draws (PhotoCodec)
 LOCKSTEP_TILES = 32      # from this many tiles of a shape the lockstep coder is faster than the plain
                          # loop: its numpy costs per step, the loop's per bit coded (EXPERIMENTS.md)
 
 
 class PhotoCodec(nn.Module):
     """bits: the mean bits per 256×256 training crop the price holds in training (train.py);
-    width: the networks' channels; context: the coder's bits of context; deep: the code's channels C."""
+    width: the networks' channels; context: the coder's bits of context; deep: the code's channels C.
+
+    quality, in [QUALITY_MIN, 1], sets the rate at encode time: the importance map is scaled by it
+    before its levels are counted, so a lower quality sends fewer groups where they matter least.
+    Training draws a quality per crop (log-uniform), so one decoder reads every rate. The decoder
+    needs no quality: the map is in the file."""
     code = "photo"
     can_search = False
     priced = True            # train.py holds the mean rate of the training crops at `bits`
     native = True            # any size in, the same size out: FileCodec keeps the photo as it is
+    quality_min = QUALITY_MIN
 
     def __init__(self, bits=6554, width=32, context=8, deep=64):
         super().__init__()
+        self.quality = 1.0
         deep = deep or 64                                  # train.py's 0: the default
         if deep % GROUP or not GROUP <= deep <= 256:
             raise ValueError(f"deep (the code's channels) must be a multiple of {GROUP} in {GROUP}…256, not {deep}")
@@ -67,10 +75,12 @@ class PhotoCodec(nn.Module):
         return keep.repeat_interleave(GROUP, dim=1)
 
     def split(self, x, stochastic):
-        """x (B, 3, H, W), H and W multiples of 16 -> y (B, C, h, w), keep (B, L, h, w)."""
+        """x (B, 3, H, W), H and W multiples of 16 -> y (B, C, h, w), keep (B, L, h, w). Training
+        (stochastic) draws each crop's quality; otherwise it is self.quality."""
         y, p = self.g_a(x)
         B, _, h, w = p.shape
-        keep = keep_levels(p.flatten(1), self.levels, stochastic)          # (B, h w, L)
+        quality = QUALITY_MIN ** torch.rand(B, 1, device=x.device) if stochastic else self.quality
+        keep = keep_levels(p.flatten(1) * quality, self.levels, stochastic)          # (B, h w, L)
         return y, keep.transpose(1, 2).reshape(B, self.levels, h, w)
 
     def forward(self, x, soft=False):
@@ -131,7 +141,10 @@ class PhotoCodec(nn.Module):
     # ---- the CompressAI contract -------------------------------------------------------------------
     @torch.no_grad()
     def compress(self, x, search=0):
-        """Photos (B, 3, H, W) in [0, 1] (or a list of (1, 3, H, W) of any sizes) -> {"strings"}."""
+        """Photos (B, 3, H, W) in [0, 1] (or a list of (1, 3, H, W) of any sizes) -> {"strings"},
+        at self.quality."""
+        if not QUALITY_MIN <= self.quality <= 1:
+            raise ValueError(f"quality must be in {QUALITY_MIN}…1, not {self.quality}")
         strings = []
         for photo in (x.split(1) if torch.is_tensor(x) else x):
             H, W = photo.shape[2:]
@@ -209,11 +222,13 @@ class PhotoCodec(nn.Module):
     @torch.no_grad()
     def fit_table(self, batches, contexts=(0, 2, 4, 6, 8)):
         """Count the coder's table on this codec's own tiles of the crops in `batches` ((B, 3, H, W)
-        tensors), with the context, among `contexts` previous bits, that codes a held-out tenth of
-        them in the fewest bits. -> {context: mean bits per crop on that tenth}."""
-        by_shape, crops = {}, 0
+        tensors), coded at qualities 1, 1/2 and 1/4 in turn, with the context, among `contexts`
+        previous bits, that codes a held-out tenth of them in the fewest bits.
+        -> {context: mean bits per crop on that tenth}."""
+        by_shape, crops, quality = {}, 0, self.quality
         for x in batches:
-            for photo in x.split(1):
+            for photo in x.split(1):                 # at qualities across the range, one per crop in turn
+                self.quality = QUALITY_MIN ** (crops % 3 / 2)
                 keep, bits = (a.cpu().numpy() for a in self.code_grid(photo))
                 for t, l, th, tw in self.tiles(*keep.shape[1:]):
                     by_shape.setdefault((th, tw), []).append(np.concatenate(
@@ -231,7 +246,7 @@ class PhotoCodec(nn.Module):
             fit = sum(c[0] for c in counted[k].values())            # (2, rows, 2^k): ones, seen
             costs[k] = sum(self.cost(held_out, th * tw, k, fit) for (th, tw), (_, _, held_out)
                            in counted[k].items()) / max(1, crops - crops * 9 // 10)
-        best = min(costs, key=costs.get)
+        self.quality, best = quality, min(costs, key=costs.get)
         ones, seen = sum(c[1] for c in counted[best].values())
         p1 = (ones + 0.5) / (seen + 1.0)
         self.freqs = torch.from_numpy(np.clip(np.round(p1 * (1 << arithmetic.PRECISION)), 1,
