@@ -48,3 +48,27 @@ def test_at_bpp_interpolates_in_log_bpp_and_never_extrapolates():
     assert fullres.at_bpp(points, "J", 0.2, lambda p: p.psnr) == pytest.approx(25.0)   # halfway in log
     assert fullres.at_bpp(points, "J", 0.05, lambda p: p.psnr) is None
     assert fullres.at_bpp(points, "J", 0.5, lambda p: p.psnr) is None
+
+
+def test_the_command_benchmarks_a_photo_codec_against_the_classical_ones(two_photos, tmp_path, monkeypatch):
+    """fewbits evaluate --data photos-full: every method on every photo, ours at three qualities,
+    the table with FD, the plot and the sheet of crops."""
+    from fewbits.cli import evaluate
+    from fewbits.codec import PhotoCodec, codec_checkpoint
+    from fewbits.files import save_checkpoint
+    torch.manual_seed(0)
+    (tmp_path / "tiny").mkdir()
+    save_checkpoint(codec_checkpoint(PhotoCodec(width=8, deep=16), data="photos-full"), tmp_path / "tiny" / "codec.pt")
+    paths = [tmp_path / "photos" / n for n in two_photos.names]
+    (tmp_path / "photos").mkdir()
+    for name, photo in zip(two_photos.names, two_photos.photos):
+        Image.fromarray(photo.permute(1, 2, 0).numpy()).save(tmp_path / "photos" / name)
+    monkeypatch.setattr(fullres.datasets, "full_photo_paths", lambda split: paths)
+    assert evaluate.main(["--data", "photos-full", "--codec", str(tmp_path / "tiny" / "codec.pt"),
+                          "--out", str(tmp_path / "results")]) == 0
+    report = (tmp_path / "results" / "benchmark.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| ours, tiny")]
+    assert [r.split(" | ")[1] for r in rows] == ["quality 1", "quality 0.5", "quality 0.25"]
+    assert "| JPEG 2000 | 0.1 bpp |" in report and "| FD |" in report
+    for picture in ("rate_distortion.png", "photo_crops.png"):
+        assert Image.open(tmp_path / "results" / picture).width > 400

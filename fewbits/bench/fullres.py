@@ -1,14 +1,16 @@
 """Photos at their own resolution: rate against distortion, with bits counted from whole files.
 
-    methods = classical()                # [(method, setting, encode, decode)]: JPEG … JPEG 2000
-    points = rd_points(photos, methods)  # an RDPoint per method and setting, means over the photos
-    print(rd_table(points)); rd_plot(points, "results/rate_distortion.png")
+    methods = classical() + ours(codecs)  # [(method, setting, encode, decode)]: JPEG …, then ours
+    points = rd_points(photos, methods)   # an RDPoint per method and setting, means over the photos
+    print(rd_table(points)); rd_plot(points).save("results/rate_distortion.png")
+    points, sheet = benchmark(codecs)     # all of it on the held-out photos, and a sheet of crops
 
 A method is encode(x (1, 3, H, W) in [0, 1]) -> the file's bytes, and decode(bytes) -> x_hat of
 the same shape. Each photo is coded whole, at its own size, and its bpp is the file's length × 8
 over its pixels, header included. A point's figures are means over the photos (bpp, PSNR,
 MS-SSIM), as CompressAI and the papers report Kodak; its speeds are seconds per megapixel over
-all the photos.
+all the photos. FD is over 64×64 patches of every photo and its decode, at the photo's own scale,
+in the features of the scenes attention judge's CNN, which never saw a photo (as protocol.py's).
 """
 import io
 import math
@@ -18,12 +20,15 @@ from dataclasses import dataclass
 import torch
 from PIL import Image, ImageDraw
 
-from .. import files, metrics
+from .. import data as datasets
+from .. import files, metrics, vqa, zoo
 from .baselines import has_avif
 
 # each classical codec's settings, from its smallest files to about 1 bpp on the held-out photos
 QUALITIES = {"JPEG": (1, 3, 5, 10, 20, 40), "WebP": (0, 5, 15, 30, 50), "AVIF": (0, 5, 15, 30, 50)}
 JPEG2000_BPP = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)       # JPEG 2000 is asked for a rate, not a quality
+QUALITIES_OURS = (1.0, 0.5, 0.25)        # a photo codec whose zoo entry names no quality
+PATCH, PATCHES = 64, 48                               # FD: up to 48 patches of 64×64 per photo
 
 
 @dataclass
@@ -35,6 +40,7 @@ class RDPoint:
     ms_ssim: float           # mean over the photos
     encode_s_per_mp: float
     decode_s_per_mp: float
+    fd: float = float("nan")   # Fréchet distance of the decodes' patches to the originals'
 
 
 def pillow_method(fmt, **options):
@@ -62,33 +68,86 @@ def classical():
     return out
 
 
-def rd_points(photos, methods, progress=None):
-    """Every method on every photo (a FullPhotos): one RDPoint per (method, setting)."""
-    points = []
+def ours(codecs):
+    """[(method, setting, encode, decode)] for photo codecs {name: FileCodec}: each at the quality
+    its zoo entry names, or at each of QUALITIES_OURS."""
+    out = []
+    for name, codec in codecs.items():
+        named = zoo.MODELS.get(name, {}).get("quality")
+        for quality in (named,) if named is not None else QUALITIES_OURS:
+            out.append((f"ours, {name}", f"quality {quality:g}", *photo_method(codec, quality)))
+    return out
+
+
+def benchmark(codecs, limit=None, split="test", progress=None):
+    """Our photo codecs {name: FileCodec} and the classical codecs on the held-out photos (split
+    "val": the validation photos, to choose on) -> (points, photos, methods)."""
+    photos = datasets.FullPhotos(datasets.full_photo_paths(split)[:limit])
+    features = vqa.load_panel("scenes")[0]["attention"]
+    methods = ours(codecs) + classical()
+    return rd_points(photos, methods, progress, features), photos, methods
+
+
+def photo_method(codec, quality):
+    def encode(x):
+        codec.model.quality = quality
+        return codec.compress(x)[0]
+
+    def decode(blob):
+        return codec.decode([codec.parse(blob)[0]])[0][None]
+    return encode, decode
+
+
+def patches(x):
+    """Up to PATCHES 64×64 patches of x (1, 3, H, W), spread evenly over its grid of them
+    -> (N, 3, 64, 64)."""
+    grid = x[0].unfold(1, PATCH, PATCH).unfold(2, PATCH, PATCH)           # (3, h, w, 64, 64)
+    grid = grid.permute(1, 2, 0, 3, 4).reshape(-1, 3, PATCH, PATCH)
+    if not len(grid):
+        return grid
+    return grid[torch.linspace(0, len(grid) - 1, min(PATCHES, len(grid))).long()]
+
+
+def rd_points(photos, methods, progress=None, features=None):
+    """Every method on every photo (a FullPhotos): one RDPoint per (method, setting). With a judge
+    as `features`, each point's FD too."""
+    points, real = [], None
     megapixels = sum(p.shape[1] * p.shape[2] for p in photos.photos) / 1e6
+    if features is not None:
+        real = torch.cat([metrics.realism_features(features, patches(photos.image(i)))
+                          for i in range(len(photos))])
     for method, setting, encode, decode in methods:
-        bpp, psnr, ms_ssim, t_enc, t_dec = [], [], [], 0.0, 0.0
+        sums, fake = dict.fromkeys(("bpp", "psnr", "ms_ssim", "enc", "dec"), 0.0), []
         for i in range(len(photos)):
             x = photos.image(i)
-            start = time.perf_counter()
-            blob = encode(x)
-            t_enc += time.perf_counter() - start
-            start = time.perf_counter()
-            x_hat = decode(blob)
-            t_dec += time.perf_counter() - start
+            x_hat, blob, seconds = timed(encode, decode, x)
             if x_hat.shape != x.shape:
                 raise ValueError(f"{method} {setting} decoded {photos.names[i]} at "
                                  f"{tuple(x_hat.shape[2:])}, not {tuple(x.shape[2:])}")
             x_hat = (x_hat * 255).round() / 255          # what a PNG of the decode would hold
-            bpp.append(8 * len(blob) / (x.shape[2] * x.shape[3]))
-            psnr.append(metrics.psnr(x_hat, x))
-            ms_ssim.append(metrics.ms_ssim(x_hat, x))
-        mean = lambda v: sum(v) / len(v)
-        points.append(RDPoint(method, setting, mean(bpp), mean(psnr), mean(ms_ssim),
-                              t_enc / megapixels, t_dec / megapixels))
+            bpp = 8 * len(blob) / (x.shape[2] * x.shape[3])
+            measured = (bpp, metrics.psnr(x_hat, x), metrics.ms_ssim(x_hat, x), *seconds)
+            for key, v in zip(sums, measured):
+                sums[key] += v
+            if features is not None:
+                fake.append(metrics.realism_features(features, patches(x_hat)))
+        n = len(photos)
+        fd = metrics.frechet_distance(real, torch.cat(fake)) if fake else float("nan")
+        mean = {key: v / n for key, v in sums.items()}
+        points.append(RDPoint(method, setting, mean["bpp"], mean["psnr"], mean["ms_ssim"],
+                              sums["enc"] / megapixels, sums["dec"] / megapixels, fd))
         if progress:
             progress(points[-1])
     return points
+
+
+def timed(encode, decode, x):
+    """-> (x_hat, the file, (encode seconds, decode seconds))."""
+    start = time.perf_counter()
+    blob = encode(x)
+    middle = time.perf_counter()
+    x_hat = decode(blob)
+    return x_hat, blob, (middle - start, time.perf_counter() - middle)
 
 
 def ms_ssim_db(v):
@@ -97,12 +156,12 @@ def ms_ssim_db(v):
 
 
 def rd_table(points):
-    columns = ["method", "setting", "bpp", "PSNR dB", "MS-SSIM", "MS-SSIM dB",
+    columns = ["method", "setting", "bpp", "PSNR dB", "MS-SSIM", "MS-SSIM dB", "FD",
                "encode s/MP", "decode s/MP"]
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for p in points:
         lines.append(f"| {p.method} | {p.setting} | {p.bpp:.4f} | {p.psnr:.2f} | {p.ms_ssim:.4f} | "
-                     f"{ms_ssim_db(p.ms_ssim):.2f} | {p.encode_s_per_mp:.3f} | "
+                     f"{ms_ssim_db(p.ms_ssim):.2f} | {p.fd:.2f} | {p.encode_s_per_mp:.3f} | "
                      f"{p.decode_s_per_mp:.3f} |")
     return "\n".join(lines)
 
@@ -122,9 +181,12 @@ COLOURS = {"JPEG": (30, 90, 200), "WebP": (30, 150, 60), "AVIF": (150, 60, 170),
            "JPEG 2000": (230, 140, 20)}
 
 
-def rd_plot(points, path, width=480, height=360):
-    """PSNR and MS-SSIM (dB) against bpp (log), a panel each, a curve per method, with Pillow."""
+def rd_plot(points, width=480, height=360):
+    """PSNR, MS-SSIM (dB) and FD (if measured) against bpp (log), a panel each, a curve per
+    method, drawn with Pillow -> the image."""
     panels = [("PSNR dB", lambda p: p.psnr), ("MS-SSIM dB", lambda p: ms_ssim_db(p.ms_ssim))]
+    if not any(math.isnan(p.fd) for p in points):
+        panels.append(("FD (lower is better)", lambda p: p.fd))
     img = Image.new("RGB", (width * len(panels), height), "white")
     draw = ImageDraw.Draw(img)
     methods = list(dict.fromkeys(p.method for p in points))
@@ -150,7 +212,5 @@ def rd_plot(points, path, width=480, height=360):
                 draw.line([(sx(b), sy(v)) for b, v in curve], fill=colours[m], width=2)
             for b, v in curve:
                 draw.ellipse([sx(b) - 3, sy(v) - 3, sx(b) + 3, sy(v) + 3], fill=colours[m])
-            draw.text((right - 90, bottom - 14 * (i + 1)), m, fill=colours[m])
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG")
-    files.write_atomic(path, buffer.getvalue())
+            draw.text((right - 150, bottom - 14 * (i + 1)), m, fill=colours[m])
+    return img

@@ -4,6 +4,7 @@
     plot(results, path)             # bits (log) against held-out retention, a panel per dataset
     samples(name, codecs)           # originals over each method's decodes, file bits under each
     photo_sheet(codecs)             # whole held-out photos in their own shapes, at 64 and 256 px
+    crop_sheet(photos, methods, points)  # photos at their own size: crops of each method's decode
 """
 import math
 import platform
@@ -17,7 +18,7 @@ from PIL import Image, ImageDraw
 from .. import data as datasets
 from .. import files, vqa
 from ..vqa import namer
-from . import baselines
+from . import baselines, fullres
 from .protocol import SEARCH
 
 
@@ -136,8 +137,20 @@ def markdown(results, argv):
              "them answers right; *attention* is the loss model's family with another seed, shown "
              "for comparison only.", ""]
     for name, (rows, families) in results.items():
+        if name == "photos-full":
+            lines += fullres_tables(rows)
+            continue
         lines += photo_tables(rows) if name == "photos" else vqa_tables(name, rows, families)
     return "\n".join(lines)
+
+
+def fullres_tables(points):
+    return ["### photos at their own size", "", "The held-out photos, each coded whole at its own "
+            "resolution; bpp from the files, header included; means over the photos. FD: 64×64 "
+            "patches of the decodes against the originals', in the features of the scenes "
+            "attention "
+            "judge's CNN. Plot: rate_distortion.png; crops: photo_crops.png.", "",
+            fullres.rd_table(points), ""]
 
 
 COLOURS = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200),
@@ -266,3 +279,28 @@ def photo_sheet(codecs, count=7):
         rows.append((f"{label}\nat 64 pixels", decodes, [8 * len(b) for b in blobs]))
     title = "held-out photos (scikit-image's): originals, and decodes in the photo's own shape"
     return sheet(title, rows, 260, 130)
+
+
+def crop_sheet(photos, methods, points, count=4, side=160):
+    """The centre side × side pixels of the first `count` photos, at their own scale: the originals,
+    then each method at its setting nearest in bpp to our middle point's (0.1 bpp without ours)."""
+    ours = sorted(p.bpp for p in points if p.method.startswith("ours"))
+    target = ours[len(ours) // 2] if ours else 0.1
+    chosen = {}
+    for p in points:                                   # each method's setting nearest the target
+        best = chosen.get(p.method)
+        if best is None or abs(math.log(p.bpp / target)) < abs(math.log(best.bpp / target)):
+            chosen[p.method] = p
+    crop = lambda x: x[..., (x.shape[2] - side) // 2:, (x.shape[3] - side) // 2:][..., :side, :side]
+    xs = [photos.image(i) for i in range(min(count, len(photos)))]
+    rows = [("original", tiles(torch.cat([crop(x) for x in xs])), None)]
+    for method, setting, encode, decode in methods:
+        p = chosen[method]
+        if p.setting != setting:
+            continue
+        blobs = [encode(x) for x in xs]
+        decodes = torch.cat([crop(decode(b)) for b in blobs])
+        bpp = [f"{8 * len(b) / (x.shape[2] * x.shape[3]):.3f} bpp" for b, x in zip(blobs, xs)]
+        rows.append((f"{method}\n{setting}", tiles(decodes), bpp))
+    title = f"held-out photos at their own size: centre crops, each method near {target:.3f} bpp"
+    return sheet(title, rows, side + 8, 170)

@@ -5,9 +5,11 @@
     fewbits evaluate --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
     fewbits evaluate --split val --data easyvqa --codec runs/a/codec.pt --codec runs/b/codec.pt
                                      # choosing between runs: the validation split, no pictures
+    fewbits evaluate --data photos-full   # photos at their own size against JPEG … JPEG 2000
 
 Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
-results/benchmark.md, rate_accuracy.png, samples.png and photos.png.
+results/benchmark.md, rate_accuracy.png, samples.png and photos.png; for photos at their own
+size (bench/fullres.py) rate_distortion.png and photo_crops.png.
 """
 import argparse
 import sys
@@ -19,9 +21,9 @@ from PIL import Image
 from .. import data as datasets
 from .. import files, zoo
 from ..api import load
-from ..bench import protocol, report
+from ..bench import fullres, protocol, report
 
-DATASETS = ("easyvqa", "scenes", "photos")
+DATASETS = ("easyvqa", "scenes", "photos", "photos-full")
 
 
 def codec_name(path):
@@ -52,6 +54,13 @@ def run(names, only, limit, split="test"):
     results, samples, pictures = {}, [], {}
     for name in only or [d for d in DATASETS if d in chosen]:
         codecs = chosen.get(name, {})
+        if name == "photos-full":
+            points, photos, methods = fullres.benchmark(codecs, limit, split, progress)
+            results[name] = points, []
+            pictures["rate_distortion.png"] = fullres.rd_plot(points)
+            if split == "test":
+                pictures["photo_crops.png"] = report.crop_sheet(photos, methods, points)
+            continue
         if name == "photos":
             results[name] = protocol.photo_benchmark(codecs, limit, split), []
             pictures["photos.png"] = report.photo_sheet(codecs)
@@ -64,7 +73,7 @@ def run(names, only, limit, split="test"):
         if evidence is not None:
             pictures["misnamed.png"] = evidence
     if split != "test":
-        return results, {}
+        return results, pictures
     if samples:                                       # the datasets' sheets, one under another
         size = (max(p.width for p in samples), sum(p.height for p in samples))
         sheet = Image.new("RGB", size, "white")
@@ -74,10 +83,15 @@ def run(names, only, limit, split="test"):
     return results, pictures
 
 
+def progress(point):
+    print(f"  {point.method}, {point.setting}: {point.bpp:.4f} bpp, PSNR {point.psnr:.2f} dB, "
+          f"MS-SSIM {point.ms_ssim:.4f}, FD {point.fd:.2f}", file=sys.stderr)
+
+
 def write(out, results, pictures, argv):
     """The report and its pictures under `out` -> the names written."""
     files.write_atomic(out / "benchmark.md", report.markdown(results, argv).encode())
-    with_questions = {name: result for name, result in results.items() if name != "photos"}
+    with_questions = {name: r for name, r in results.items() if not name.startswith("photos")}
     if with_questions:
         report.plot(with_questions, out / "rate_accuracy.png")
     for name, picture in pictures.items():
@@ -88,7 +102,7 @@ def write(out, results, pictures, argv):
 def main(argv=None, prog="fewbits evaluate"):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--codec", action="append", help="a codec to benchmark, not the shipped ones")
-    p.add_argument("--data", action="append", choices=DATASETS, help="default: all three")
+    p.add_argument("--data", action="append", choices=DATASETS, help="default: all four")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images (N >= 1)")
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="val: the validation split carved from the training data, to choose on")
