@@ -64,11 +64,13 @@ def test_the_command_benchmarks_a_photo_codec_against_the_classical_ones(two_pho
     for name, photo in zip(two_photos.names, two_photos.photos):
         Image.fromarray(photo.permute(1, 2, 0).numpy()).save(tmp_path / "photos" / name)
     monkeypatch.setattr(fullres.datasets, "full_photo_paths", lambda split: paths)
+    monkeypatch.setattr(fullres, "LARGE_MEGAPIXELS", 0.05)
     assert evaluate.main(["--data", "photos-full", "--codec", str(tmp_path / "tiny" / "codec.pt"),
                           "--out", str(tmp_path / "results")]) == 0
     report = (tmp_path / "results" / "benchmark.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| ours, tiny")]
     assert [r.split(" | ")[1] for r in rows] == ["quality 1", "quality 0.5", "quality 0.25"]
     assert "| JPEG 2000 | 0.1 bpp |" in report and "| FD |" in report
+    assert "| tiny |" in report and "peak memory MB" in report
     for picture in ("rate_distortion.png", "photo_crops.png"):
         assert Image.open(tmp_path / "results" / picture).width > 400

@@ -3,7 +3,8 @@
     methods = classical() + ours(codecs)  # [(method, setting, encode, decode)]: JPEG …, then ours
     points = rd_points(photos, methods)   # an RDPoint per method and setting, means over the photos
     print(rd_table(points)); rd_plot(points).save("results/rate_distortion.png")
-    points, sheet = benchmark(codecs)     # all of it on the held-out photos, and a sheet of crops
+    points, photos, methods, large = benchmark(codecs)    # all of it on the held-out photos
+    encode_s, decode_s, megabytes = large_photo(codec)   # a 24-megapixel photo, in a fresh process
 
 A method is encode(x (1, 3, H, W) in [0, 1]) -> the file's bytes, and decode(bytes) -> x_hat of
 the same shape. Each photo is coded whole, at its own size, and its bpp is the file's length × 8
@@ -14,14 +15,18 @@ in the features of the scenes attention judge's CNN, which never saw a photo (as
 """
 import io
 import math
+import multiprocessing
+import resource
 import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from .. import data as datasets
 from .. import files, metrics, vqa, zoo
+from ..api import FileCodec
 from .baselines import has_avif
 
 # each classical codec's settings, from its smallest files to about 1 bpp on the held-out photos
@@ -29,6 +34,7 @@ QUALITIES = {"JPEG": (1, 3, 5, 10, 20, 40), "WebP": (0, 5, 15, 30, 50), "AVIF": 
 JPEG2000_BPP = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)       # JPEG 2000 is asked for a rate, not a quality
 QUALITIES_OURS = (1.0, 0.5, 0.25)        # a photo codec whose zoo entry names no quality
 PATCH, PATCHES = 64, 48                               # FD: up to 48 patches of 64×64 per photo
+LARGE_MEGAPIXELS = 24                                 # the large photo: 6000×4000
 
 
 @dataclass
@@ -81,11 +87,37 @@ def ours(codecs):
 
 def benchmark(codecs, limit=None, split="test", progress=None):
     """Our photo codecs {name: FileCodec} and the classical codecs on the held-out photos (split
-    "val": the validation photos, to choose on) -> (points, photos, methods)."""
+    "val": the validation photos, to choose on) -> (points, photos, methods, large): large is
+    {name: large_photo(codec)}."""
     photos = datasets.FullPhotos(datasets.full_photo_paths(split)[:limit])
     features = vqa.load_panel("scenes")[0]["attention"]
     methods = ours(codecs) + classical()
-    return rd_points(photos, methods, progress, features), photos, methods
+    points = rd_points(photos, methods, progress, features)
+    large = {name: large_photo(codec) for name, codec in codecs.items()}
+    return points, photos, methods, large
+
+
+def large_photo(codec, megapixels=None):
+    """One photo of `megapixels` at 3:2 through a real file each way, in a fresh process, so that
+    its peak memory is this photo's alone -> (encode s, decode s, peak resident MB of that process,
+    which includes Python, torch and the model)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(code_large_photo, (codec.model, megapixels or LARGE_MEGAPIXELS))
+
+
+def code_large_photo(model, megapixels):
+    torch.manual_seed(0)
+    H = round((megapixels * 1e6 / 1.5) ** 0.5)
+    x = F.interpolate(torch.rand(1, 3, 40, 60), size=(H, round(1.5 * H)), mode="bicubic")
+    x = x.clamp(0, 1)
+    codec = FileCodec(model)
+    start = time.perf_counter()
+    blob = codec.compress(x)[0]
+    del x                                            # what a command line would no longer hold
+    middle = time.perf_counter()
+    codec.decompress([blob])
+    seconds = (middle - start, time.perf_counter() - middle)
+    return (*seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def photo_method(codec, quality):

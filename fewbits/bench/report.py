@@ -138,19 +138,25 @@ def markdown(results, argv):
              "for comparison only.", ""]
     for name, (rows, families) in results.items():
         if name == "photos-full":
-            lines += fullres_tables(rows)
+            lines += fullres_tables(rows, families)           # families: here the large photos
             continue
         lines += photo_tables(rows) if name == "photos" else vqa_tables(name, rows, families)
     return "\n".join(lines)
 
 
-def fullres_tables(points):
+def fullres_tables(points, large):
     return ["### photos at their own size", "", "The held-out photos, each coded whole at its own "
             "resolution; bpp from the files, header included; means over the photos. FD: 64×64 "
             "patches of the decodes against the originals', in the features of the scenes "
             "attention "
             "judge's CNN. Plot: rate_distortion.png; crops: photo_crops.png.", "",
-            fullres.rd_table(points), ""]
+            fullres.rd_table(points), "",
+            f"One photo of {fullres.LARGE_MEGAPIXELS:g} megapixels (3:2, smooth), coded in a fresh "
+            "process: its time each way, and the process's peak memory (Python, torch and the "
+            "model included).", "",
+            *table(["codec", "encode s", "decode s", "peak memory MB"],
+                   [[name, f"{enc:.1f}", f"{dec:.1f}", f"{mb:.0f}"]
+                    for name, (enc, dec, mb) in large.items()]), ""]
 
 
 COLOURS = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 200),

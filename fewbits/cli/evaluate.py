@@ -55,8 +55,8 @@ def run(names, only, limit, split="test"):
     for name in only or [d for d in DATASETS if d in chosen]:
         codecs = chosen.get(name, {})
         if name == "photos-full":
-            points, photos, methods = fullres.benchmark(codecs, limit, split, progress)
-            results[name] = points, []
+            points, photos, methods, large = fullres.benchmark(codecs, limit, split, progress)
+            results[name] = points, large
             pictures["rate_distortion.png"] = fullres.rd_plot(points)
             if split == "test":
                 pictures["photo_crops.png"] = report.crop_sheet(photos, methods, points)
