@@ -92,7 +92,7 @@ def to_tensor(img):
 
 def to_image(x):
     """(3, H, W) in [0, 1] -> PIL RGB image, each value rounded to the nearest of 256 levels."""
-    return Image.fromarray((x.detach().cpu().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+    return Image.fromarray(x.detach().cpu().clamp(0, 1).mul_(255).round_().byte().permute(1, 2, 0).numpy())
 
 
 def png_bytes(x):

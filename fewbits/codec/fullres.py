@@ -43,8 +43,9 @@ LOCKSTEP_TILES = 32      # from this many tiles of a shape the lockstep coder is
 
 
 class PhotoCodec(nn.Module):
-    """bits: the mean bits per 256×256 training crop the price holds in training (train.py);
-    width: the networks' channels; context: the coder's bits of context; deep: the code's channels C.
+    """bits: the mean bits per 256×256 pixels that the price holds in training (train.py), so
+    bits / 65536 is the bpp before the coder's context; width: the networks' channels; context: the
+    coder's bits of context; deep: the code's channels C.
 
     quality, in [QUALITY_MIN, 1], sets the rate at encode time: the importance map is scaled by it
     before its levels are counted, so a lower quality sends fewer groups where they matter least.
@@ -84,14 +85,15 @@ class PhotoCodec(nn.Module):
         return y, keep.transpose(1, 2).reshape(B, self.levels, h, w)
 
     def forward(self, x, soft=False):
-        """The training pass on crops (B, 3, H, W): decodes at full and half size, and the rate (B,):
-        the bits the map sends, 4 per kept group, and the map's own, one per kept level and one more
-        per position (its unary code's stop). The coder's context makes the files smaller still."""
+        """The training pass on crops (B, 3, H, W): decodes at full and half size, and the rate (B,)
+        per 256×256 pixels, whatever the crop's size: the bits the map sends, 4 per kept group,
+        and the map's own, one per kept level and one more per position (its unary code's stop).
+        The coder's context makes the files smaller still."""
         y, keep = self.split(x, stochastic=self.training)
         b = y if soft else binarize(y, stochastic=self.training)
         x_hat, x_hat_half = self.g_s.both(b * self.mask(keep))
-        rate = (GROUP + 1) * keep.sum((1, 2, 3)) + keep[:, 0].numel() / len(keep)
-        return {"x_hat": x_hat, "x_hat_half": x_hat_half, "rate": rate}
+        rate = (GROUP + 1) * keep.sum((1, 2, 3)) + keep[0, 0].numel()
+        return {"x_hat": x_hat, "x_hat_half": x_hat_half, "rate": rate * 65536 / x[0, 0].numel()}
 
     @torch.no_grad()
     def code_grid(self, x):
@@ -211,7 +213,7 @@ class PhotoCodec(nn.Module):
                 long = max(H, W)
                 shape = (max(1, round(H * size / long)), max(1, round(W * size / long)))
                 out = F.interpolate(out, size=shape, mode="bilinear", antialias=True, align_corners=False)
-            x_hat.append(out[0].clamp(0, 1))
+            x_hat.append(out[0].clamp_(0, 1))                           # in place: a photo can be large
         return {"x_hat": x_hat}
 
     # ---- the coder's table, and the fingerprint in every file -------------------------------------

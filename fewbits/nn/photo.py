@@ -51,7 +51,8 @@ class Up(nn.Sequential):
     """(B, cin, h, w) -> (B, cout, 2h, 2w): a 3×3 convolution to 4 cout channels, then PixelShuffle."""
 
     def __init__(self, cin, cout):
-        super().__init__(nn.Conv2d(cin, 4 * cout, 3, padding=1), nn.PixelShuffle(2), nn.LeakyReLU(0.2))
+        super().__init__(nn.Conv2d(cin, 4 * cout, 3, padding=1), nn.PixelShuffle(2),
+                         nn.LeakyReLU(0.2, inplace=True))          # in place: the shuffle's copy is its own
 
 
 class PhotoDecoder(nn.Module):
@@ -85,11 +86,14 @@ def in_stripes(f, x, rows, margin, scale):
     """f over horizontal stripes of x (B, C, H, W): `rows` rows at a time, each with up to `margin`
     more rows on either side, each output cropped back to its own rows and the crops joined.
     f maps r rows to r × scale rows. f may return a tuple; each part is joined."""
-    H, parts = x.shape[2], []
+    H, joined = x.shape[2], None
     for top in range(0, H, rows):
         lo, hi, end = max(0, top - margin), min(H, top + rows + margin), min(H, top + rows)
         out = f(x[:, :, lo:hi])
         out = out if isinstance(out, tuple) else (out,)
-        parts.append([o[:, :, round((top - lo) * scale):round((end - lo) * scale)] for o in out])
-    joined = tuple(torch.cat(p, 2) for p in zip(*parts))
+        if joined is None:                       # filled in place: no second copy of the whole
+            joined = tuple(o.new_empty(*o.shape[:2], round(H * scale), o.shape[3]) for o in out)
+        for whole, o in zip(joined, out):
+            whole[:, :, round(top * scale):round(end * scale)] = \
+                o[:, :, round((top - lo) * scale):round((end - lo) * scale)]
     return joined if len(joined) > 1 else joined[0]
