@@ -11,7 +11,8 @@ the vertical; it turns a cube). Every object stands on the ground plane z = 0, a
     cylinder  radius r, height 2 r
 with r = SIZES[size].
 
-Each pixel is the mean of samples × samples rays through it. A ray's nearest hit, among the objects
+A pixel on an edge is the mean of samples × samples rays through it, any other pixel its centre
+ray's colour (render). A ray's nearest hit, among the objects
 and the ground, is shaded with ambient light, a key light that casts shadows (one shadow ray), and
 a fill light; Lambert's diffuse term and Blinn-Phong's highlight. Metal has a strong, tight
 highlight, a darker diffuse term and one reflection bounce: what the reflected ray hits, lit without
@@ -26,6 +27,7 @@ SIZES = {"large": 0.7, "small": 0.35}
 COLOURS = {"gray": (87, 87, 87), "red": (173, 35, 35), "blue": (42, 75, 215), "green": (29, 105, 20),
            "brown": (129, 74, 25), "purple": (129, 38, 192), "cyan": (41, 208, 208), "yellow": (255, 238, 51)}
 GROUND = (0.62, 0.62, 0.60)
+SKY = (0.55, 0.56, 0.58)                      # what metal reflects above the horizon (the camera never sees it)
 KEY = F.normalize(torch.tensor([-0.6, -0.3, 1.0]), dim=0)     # toward the key light: left, near, above
 FILL = F.normalize(torch.tensor([0.8, -0.5, 0.6]), dim=0)
 AMBIENT, EPS, FAR = 0.25, 1e-4, 1e4
@@ -37,7 +39,7 @@ class Camera:
     """A pinhole camera at `distance` from the origin, `elevation` degrees above the ground, looking at
     the origin, with `fov` degrees across the image. Image u grows to the right, v downward."""
 
-    def __init__(self, distance=11.0, elevation=30.0, azimuth=-90.0, fov=38.0):
+    def __init__(self, distance=12.5, elevation=30.0, azimuth=-90.0, fov=40.0):
         e, a = math.radians(elevation), math.radians(azimuth)
         self.position = distance * torch.tensor([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
         self.forward = F.normalize(-self.position, dim=0)
@@ -110,14 +112,27 @@ def hit_cylinder(o, d, c, r):
 
 
 def hit(obj, o, d):
-    """Rays against one object (a dict, see the top) -> t (R,), normal (R, 3)."""
+    """Rays against one object (a dict, see the top) -> t (R,), normal (R, 3). The exact test runs
+    only on the rays that meet the object's bounding sphere: most rays miss most objects."""
     r = SIZES[obj["size"]]
     if obj["shape"] == "sphere":
-        return hit_sphere(o, d, torch.tensor([obj["x"], obj["y"], r]), r)
-    if obj["shape"] == "cube":
+        centre, bound = torch.tensor([obj["x"], obj["y"], r]), r
+        exact = lambda o, d: hit_sphere(o, d, centre, r)
+    elif obj["shape"] == "cube":
         h = r / math.sqrt(2)
-        return hit_cube(o, d, torch.tensor([obj["x"], obj["y"], h]), h, obj["angle"])
-    return hit_cylinder(o, d, torch.tensor([obj["x"], obj["y"], 0.0]), r)
+        centre, bound = torch.tensor([obj["x"], obj["y"], h]), h * math.sqrt(3)
+        exact = lambda o, d: hit_cube(o, d, centre, h, obj["angle"])
+    else:
+        centre, bound = torch.tensor([obj["x"], obj["y"], r]), r * math.sqrt(2)
+        exact = lambda o, d: hit_cylinder(o, d, centre - torch.tensor([0.0, 0.0, r]), r)
+    oc = o - centre
+    b = (oc * d).sum(-1)
+    disc = b * b - ((oc * oc).sum(-1) - bound * bound)
+    near = torch.nonzero((disc >= 0) & (disc.clamp(min=0).sqrt() - b > EPS)).squeeze(1)
+    t, normal = torch.full_like(b, FAR), torch.zeros_like(o)
+    if len(near):
+        t[near], normal[near] = exact(o[near], d[near])
+    return t, normal
 
 
 def nearest(objects, o, d):
@@ -149,12 +164,13 @@ def material(objects, index, key):
 
 def shade(objects, o, d, t, normal, index, shadows=True):
     """Direct light at each hit (R, 3): ambient, the key light (shadowed unless shadows=False), the
-    fill light; diffuse and highlight by material. The sky is black."""
+    fill light; diffuse and highlight by material. The sky is a plain grey."""
     p = o + t.clamp(max=100)[:, None] * d
     lit = torch.ones_like(t)
-    if shadows:                                   # anything between the point and the key light
-        t_block, _, _ = nearest(objects, p + 1e-3 * normal, KEY.expand_as(p))
-        lit = (t_block >= FAR).float()
+    if shadows:                                   # anything between the point and the key light?
+        facing = torch.nonzero(normal @ KEY > 0).squeeze(1)          # (the rest is dark anyway)
+        t_block, _, _ = nearest(objects, p[facing] + 1e-3 * normal[facing], KEY.expand(len(facing), 3))
+        lit[facing] = (t_block >= FAR).float()
     colour, k_d = albedo(objects, index), material(objects, index, "diffuse")
     k_s, shine = material(objects, index, "highlight"), material(objects, index, "shine")
     out = AMBIENT * colour
@@ -163,14 +179,11 @@ def shade(objects, o, d, t, normal, index, shadows=True):
         halfway = F.normalize(light - d, dim=-1)
         highlight = (normal * halfway).sum(-1).clamp(min=0) ** shine
         out = out + (strength * shadow * k_d * diffuse)[:, None] * colour + (strength * shadow * k_s * highlight)[:, None]
-    return torch.where((index == -2)[:, None], torch.zeros_like(out), out)
+    return torch.where((index == -2)[:, None], torch.tensor(SKY).expand_as(out), out)
 
 
-def render(objects, size=128, samples=2, camera=CAMERA):
-    """The scene as (3, size, size) in [0, 1], and its object map (size, size): the index of the
-    object most of each pixel's rays hit first, or -1 for the ground."""
-    d = camera.rays(size, samples).reshape(-1, 3)
-    o = camera.position.expand_as(d)
+def trace(objects, o, d):
+    """The colour of each ray (R, 3) in [0, 1], and the index of what it hits first."""
     t, normal, index = nearest(objects, o, d)
     colour = shade(objects, o, d, t, normal, index)
     mirror = material(objects, index, "mirror")
@@ -182,7 +195,28 @@ def render(objects, size=128, samples=2, camera=CAMERA):
         seen = shade(objects, p, r, t_r, n_r, i_r, shadows=False)
         tint = albedo(objects, index[m]) * 0.6 + 0.4
         colour[m] = colour[m] + mirror[m, None] * tint * seen
-    image = colour.clamp(0, 1).reshape(size, samples, size, samples, 3).mean((1, 3)).permute(2, 0, 1)
-    votes = F.one_hot(index.clamp(min=-1) + 1, len(objects) + 1).reshape(size, samples, size, samples, -1)
-    ids = votes.sum((1, 3)).argmax(-1) - 1
-    return image, ids
+    return colour.clamp(0, 1), index
+
+
+def render(objects, size=128, samples=2, camera=CAMERA):
+    """The scene as (3, size, size) in [0, 1], and its object map (size, size): the index of the
+    object the ray through each pixel's centre hits first, or -1 for the ground.
+
+    One ray per pixel first; then samples × samples rays for each pixel on an edge, where the
+    object map or the colour changes from a neighbour: the same picture as supersampling every
+    pixel, at a fraction of the rays (most pixels are flat ground)."""
+    d = camera.rays(size, 1).reshape(-1, 3)
+    colour, index = trace(objects, camera.position.expand_as(d), d)
+    colour, index = colour.reshape(size, size, 3), index.reshape(size, size)
+    if samples > 1:
+        edge = torch.zeros(size, size, dtype=torch.bool)
+        for first, second in (((slice(0, -1), slice(None)), (slice(1, None), slice(None))),   # rows
+                              ((slice(None), slice(0, -1)), (slice(None), slice(1, None)))):  # columns
+            step = (index[first] != index[second]) | ((colour[first] - colour[second]).abs().amax(-1) > 0.06)
+            edge[first] |= step
+            edge[second] |= step
+        rows, cols = torch.nonzero(edge, as_tuple=True)
+        d = camera.rays(size, samples).reshape(size, samples, size, samples, 3)[rows, :, cols]   # (E, s, s, 3)
+        sub, _ = trace(objects, camera.position.expand(d[..., 0].numel(), 3), d.reshape(-1, 3))
+        colour[rows, cols] = sub.reshape(len(rows), -1, 3).mean(1)
+    return colour.permute(2, 0, 1), index

@@ -177,22 +177,30 @@ def generate(n, split="train", seed=0, progress=False):
         scene = sample_scene(rng)
         images[i] = render(scene)
         scenes.append(scene)
-        cands, asked = candidates(scene), set()
-        plan = [f for f, k in QUOTA.items() for _ in range(k)]
-        for family in plan + ["exist", "count", "compare"] * 2:   # the tail fills in for missing families
-            if len(asked) >= sum(QUOTA.values()):
-                break
-            keys = [k for k, c in cands[family].items() if any(t not in asked for t, _ in c)]
-            if not keys:
-                continue
-            key = rng.choice(sorted(keys))
-            options = [(t, a) for t, a in cands[family][key] if t not in asked]
-            rng.shuffle(options)
-            text, answer = min(options, key=lambda ta: used.get((family, key, ta[1]), 0))
-            used[(family, key, answer)] = used.get((family, key, answer), 0) + 1
-            asked.add(text)
-            questions.append((i, text, answer, family))
+        questions += [(i, *q) for q in ask(rng, candidates(scene), used, QUOTA, ["exist", "count", "compare"] * 2)]
     return images, scenes, questions
+
+
+def ask(rng, cands, used, quota, fill):
+    """sum(quota) questions about one scene: [(text, answer, family)]. For each family in turn, as
+    many as `quota` says, a template drawn at random and, of its candidates not yet asked, the one
+    whose answer `used` ({(family, template, answer): times asked so far}, updated here) has seen
+    least. The families of `fill` then make up for a family with too few candidates."""
+    asked, chosen = set(), []
+    for family in [f for f, k in quota.items() for _ in range(k)] + fill:
+        if len(chosen) >= sum(quota.values()):
+            break
+        keys = [k for k, c in cands[family].items() if any(t not in asked for t, _ in c)]
+        if not keys:
+            continue
+        key = rng.choice(sorted(keys))
+        options = [(t, a) for t, a in cands[family][key] if t not in asked]
+        rng.shuffle(options)
+        text, answer = min(options, key=lambda ta: used.get((family, key, ta[1]), 0))
+        used[(family, key, answer)] = used.get((family, key, answer), 0) + 1
+        asked.add(text)
+        chosen.append((text, answer, family))
+    return chosen
 
 
 if __name__ == "__main__":
