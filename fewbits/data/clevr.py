@@ -22,7 +22,9 @@ Everything is deterministic from (split, seed): one `random.Random` drives the s
 """
 import itertools
 import math
+import multiprocessing
 import random
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -42,6 +44,7 @@ QUOTA = {"exist": 2, "count": 2, "query": 4, "compare_attribute": 2, "compare_in
 FILL = ["exist", "count", "compare_integer"] * 3      # make up for a family with too few questions
 RELATIONS = ("left of", "right of", "in front of", "behind")
 MIN_GAP, MARGIN, EXTENT = 0.25, 0.4, 3.0     # world units; objects stand in [-EXTENT, EXTENT]²
+CHUNK = 500                                  # scenes per random stream (and per worker's task)
 MIN_PIXELS = 24                              # visible pixels per object at 128×128 (CLEVR: 200 at 480×320)
 # the camera's directions on the ground: right, and toward the camera ("in front of")
 RIGHT = torch.nn.functional.normalize(render.CAMERA.right[:2], dim=0).tolist()
@@ -193,13 +196,30 @@ def candidates(scene):
     return out
 
 
-def generate(n, split="train", seed=0, size=128, progress=False):
+def generate(n, split="train", seed=0, size=128, progress=False, workers=2):
     """n scenes, deterministic from (split, seed) -> images (n, size, size, 3) uint8, the scene
     graphs (each object with its pixel position u, v and visible pixels), and the questions as
-    (image index, text, answer, family) tuples."""
-    rng = random.Random(f"clevr/{split}/{seed}")
+    (image index, text, answer, family) tuples. The scenes come in chunks of CHUNK, each from its
+    own random stream, so `workers` processes make the same split as one."""
+    jobs = [(split, seed, c, min(CHUNK, n - c * CHUNK), size) for c in range(math.ceil(n / CHUNK))]
+    bar = tqdm(total=n, desc=f"rendering the clevr {split} split", unit="scene", disable=None if progress else True)
+    parts = []
+    with multiprocessing.get_context("spawn").Pool(workers) if workers > 1 and len(jobs) > 1 else nullcontext() as pool:
+        for part in (pool.imap(chunk, jobs) if pool else map(chunk, jobs)):
+            parts.append(part)
+            bar.update(len(part[1]))
+    bar.close()
+    questions = [(c * CHUNK + i, *q) for c, (_, _, qs) in enumerate(parts) for i, *q in qs]
+    return np.concatenate([p[0] for p in parts]), [s for p in parts for s in p[1]], questions
+
+
+def chunk(job):
+    """One chunk of a split: (images, scenes, questions), image indices counted within the chunk."""
+    split, seed, c, n, size = job
+    torch.set_num_threads(1)                    # one core per worker
+    rng = random.Random(f"clevr/{split}/{seed}/{c}")
     used, images, scenes, questions = {}, np.zeros((n, size, size, 3), np.uint8), [], []
-    for i in tqdm(range(n), desc=f"rendering the clevr {split} split", unit="scene", disable=None if progress else True):
+    for i in range(n):
         while True:                              # CLEVR's rule: every object shows enough of itself
             scene = sample_scene(rng)
             images[i], visible = draw(scene, size)

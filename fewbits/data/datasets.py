@@ -25,12 +25,13 @@ import torch
 from PIL import Image
 
 from ..files import IMAGE_EXTS, write_atomic
-from . import scenes
+from . import clevr, scenes
 from .errors import DataError
 from .photos import TEST_PHOTOS, TRAIN_PHOTOS, PhotoCrops, PhotoData, full_photo_paths, photo_paths   # noqa: F401
 
 CACHE = Path(os.environ.get("CODEC_CACHE", Path.home() / ".cache" / "fewbits"))
-SPLIT_SIZES = {"scenes": {"train": 20_000, "val": 1_000, "test": 2_000}}   # val: its own scenes, never trained on
+SPLIT_SIZES = {"scenes": {"train": 20_000, "val": 1_000, "test": 2_000},    # val: its own scenes, never trained on
+               "clevr": {"train": 20_000, "val": 1_000, "test": 2_000}}
 VAL_IMAGES = {"easyvqa": 500}                   # carved from the end of the training data (photos: photos.py)
 
 
@@ -110,23 +111,25 @@ def load_easyvqa(split, vocab=None):
                    easy_vqa.get_answers(), ["yes/no", "shape", "color"], vocab)
 
 
-def load_scenes(split, vocab=None):
-    """Procedural scenes (scenes.py) with seed 0, generated once and cached (see the top)."""
-    n = SPLIT_SIZES["scenes"][split]
-    path = CACHE / f"scenes-{split}-{n}-seed0-v2.npz"
+def load_scenes(split, vocab=None, module=scenes, version="v2"):
+    """Procedural scenes (scenes.py, or clevr.py for the 3D ones) with seed 0, generated once and
+    cached (see the top)."""
+    name = module.__name__.rsplit(".", 1)[-1]
+    n = SPLIT_SIZES[name][split]
+    path = CACHE / f"{name}-{split}-{n}-seed0-{version}.npz"
     if path.exists():
         z = np.load(path)
         pixels, graph = z["pixels"], json.loads(str(z["graph"]))
     else:
-        images, graphs, questions = scenes.generate(n, split, seed=0, progress=True)
+        images, graphs, questions = module.generate(n, split, seed=0, progress=True)
         pixels, graph = images.transpose(0, 3, 1, 2), {"scenes": graphs, "questions": questions}
         CACHE.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez_compressed(buf, pixels=pixels, graph=json.dumps(graph))
         write_atomic(path, buf.getvalue())
     q_image, texts, answers, families = zip(*graph["questions"])
-    data = VQAData(pixels, q_image, list(texts), answers, families, scenes.ANSWERS, list(scenes.FAMILIES),
-                   vocab or build_vocab(scenes.vocabulary()))
+    data = VQAData(pixels, q_image, list(texts), answers, families, module.ANSWERS, list(module.FAMILIES),
+                   vocab or build_vocab(module.vocabulary()))
     data.scenes = graph["scenes"]
     return data
 
@@ -143,12 +146,14 @@ def load_folder(folder, split):
 
 
 def load(name, split="train", vocab=None):
-    """'easyvqa', 'scenes', 'photos', 'photos-full' or a folder path -> a dataset with images() and
-    questions_of()."""
+    """'easyvqa', 'scenes', 'clevr', 'photos', 'photos-full' or a folder path -> a dataset with
+    images() and questions_of()."""
     if name == "easyvqa":
         return load_easyvqa(split, vocab)
     if name == "scenes":
         return load_scenes(split, vocab)
+    if name == "clevr":                       # rendered in 3D, 128×128 (clevr.py)
+        return load_scenes(split, vocab, clevr, "v1")
     if name == "photos":
         return PhotoData(photo_paths(split), split)
     if name == "photos-full":                  # at their own resolution: crops for training
