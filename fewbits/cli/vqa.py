@@ -1,6 +1,7 @@
 """fewbits vqa | judges: train the VQA model in the codec's loss, or a judge of another family.
 
     fewbits vqa --data scenes --seed 0                      # -> runs/vqa-scenes-seed0.pt
+    fewbits vqa --data clevr --seed 0                       # CLEVR in 3D, 128×128
     fewbits judges --data easyvqa --family film             # -> runs/judge-easyvqa-film.pt
     fewbits judges --data scenes --family transformer --epochs 16 --minutes 62
 
@@ -24,7 +25,7 @@ def parser(prog, description, judges):
         p.add_argument("--data", default="easyvqa", choices=list(vqa.PANEL))
         p.add_argument("--family", default="film", choices=[f for f in vqa.FAMILIES if f != "attention"])
     else:
-        p.add_argument("--data", default="scenes", choices=list(vqa.PANEL))
+        p.add_argument("--data", default="scenes", choices=[*vqa.PANEL, "clevr"])
     p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--minutes", type=float, default=15, help="stop early at this wall-clock budget")
@@ -85,9 +86,10 @@ def judges_main(argv=None, prog="fewbits judges"):
 
 def vqa_main(argv=None, prog="fewbits vqa"):
     args = parser(prog, "Train the attention VQA model that a codec's loss uses, frozen.", False).parse_args(argv)
-    args.epochs = args.epochs or {"easyvqa": 30, "scenes": 11}[args.data]
+    args.epochs = args.epochs or {"easyvqa": 30, "scenes": 11, "clevr": 11}[args.data]
 
     def make(train_data):
-        model = vqa.VQA(len(train_data.vocab), len(train_data.answer_names))
+        size = train_data.pixels.shape[-1]                 # 64, or 128 for clevr: 16 × 16 cells
+        model = vqa.VQA(len(train_data.vocab), len(train_data.answer_names), size=size)
         return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes)
     return fit(args, make, f"runs/vqa-{args.data}-seed{args.seed}.pt", blind=True)

@@ -4,6 +4,7 @@
 
 The model reads the image once and then answers by looking twice, steered by the question:
     image (B, 3, 64, 64) -> CNN -> 8×8 cells, each a feature vector (B, 64, C)   once per image
+                            (128×128, CLEVR in 3D: 16×16 cells)
     question tokens (Q, L) -> embedding -> GRU -> q (Q, 128)                    once per question
     hop 1: each cell [features, x, y] -> MLP whose normalised hidden layer is scaled and shifted by
            (γ1, β1) = Linear(q) (FiLM, Perez et al. 2018) -> a score per cell
@@ -38,7 +39,7 @@ from tqdm import tqdm
 from .. import files
 from ..nn.question import QuestionEncoder
 
-CELLS = 8    # the CNN turns a 64×64 image into CELLS × CELLS cells
+STRIDE = 8   # the CNN turns a 64×64 image into 8 × 8 cells, a 128×128 one into 16 × 16
 
 
 class Hop(nn.Module):
@@ -62,9 +63,12 @@ class Hop(nn.Module):
 
 
 class VQA(nn.Module):
-    def __init__(self, vocab_size, num_answers, width=64, hidden=64, qdim=128):
+    def __init__(self, vocab_size, num_answers, width=64, hidden=64, qdim=128, size=64):
         super().__init__()
         self.args = dict(vocab_size=vocab_size, num_answers=num_answers, width=width, hidden=hidden, qdim=qdim)
+        if size != 64:                                     # (the checkpoints of 64×64 models don't say)
+            self.args["size"] = size
+        self.cells = size // STRIDE
         def down(cin, cout):
             return [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
         self.cnn = nn.Sequential(*down(3, 32), *down(32, 64), *down(64, width),
@@ -76,10 +80,11 @@ class VQA(nn.Module):
         self.carry = nn.Linear(width, hidden)              # hop 1's object vector, into hop 2
         self.nudge = nn.Linear(width, 2)                   # where in its cell the cell's object sits
         self.mlp = nn.Sequential(nn.Linear(qdim + 2 * width + 6, 256), nn.ReLU(), nn.Linear(256, num_answers))
-        y, x = torch.meshgrid(torch.linspace(-1, 1, CELLS), torch.linspace(-1, 1, CELLS), indexing="ij")
-        self.register_buffer("xy", torch.stack([x, y], -1).view(CELLS * CELLS, 2))
+        y, x = torch.meshgrid(torch.linspace(-1, 1, self.cells), torch.linspace(-1, 1, self.cells), indexing="ij")
+        self.register_buffer("xy", torch.stack([x, y], -1).view(self.cells ** 2, 2))
 
     def image_features(self, x):                           # (B, 3, 64, 64) in [0, 1] -> (B, 64 cells, C)
+        # (a model of size 128 takes (B, 3, 128, 128) and gives 256 cells)
         return self.cnn(x - 0.5).flatten(2).transpose(1, 2)
 
     def answer(self, feats, qi, tokens):
@@ -87,7 +92,7 @@ class VQA(nn.Module):
         q = self.question(tokens)
         g1, b1, g2, b2 = self.film(q).chunk(4, dim=1)
         cells = feats[qi]                                                # (Q, N, C)
-        xy = self.xy + torch.tanh(self.nudge(cells)) / (CELLS - 1)      # (Q, N, 2) positions, finer than a cell
+        xy = self.xy + torch.tanh(self.nudge(cells)) / (self.cells - 1)  # (Q, N, 2) positions, finer than a cell
         one = self.hop1(torch.cat([cells, xy], 2), cells, g1, b1)
         where = (one["attn"] * xy).sum(1)                                # (Q, 2) hop 1's object position
         offset = xy - where[:, None]                                     # (Q, N, 2)
