@@ -242,7 +242,12 @@ def main(argv=None, decompress=False, prog="fewbits compress"):
         return 2
     try:
         if args.benchmark:
-            return benchmark(load(args.model).model, args.benchmark, args.batch)
+            codec = load(args.model)
+            if codec.native:
+                print(f"error: --benchmark times the 64×64 codecs; for {args.model}, `fewbits evaluate "
+                      "--data photos-full --codec ...` gives seconds per megapixel", file=sys.stderr)
+                return 2
+            return benchmark(codec.model, args.benchmark, args.batch)
         return run(args)
     except (FileError, FormatError) as e:
         print(f"error: {e}", file=sys.stderr)
