@@ -147,5 +147,9 @@ def test_quality_sets_the_rate_and_the_command_line_codes_photos_at_their_size(t
     assert main(["compress", "--model", "easyvqa-64", "--quality", "0.5", str(tmp_path / "in.png"),
                  str(tmp_path / "c.bin")]) == 2
     assert main(["compress", *model, "--benchmark", "10"]) == 2         # the 64×64 codecs' timer
+    Image.new("RGB", (70000, 1)).save(tmp_path / "long.png")              # a side the header can't hold
+    assert main(["compress", *model, str(tmp_path / "long.png"), str(tmp_path / "d.bin")]) == 2
+    assert not (tmp_path / "d.bin").exists()
     err = capsys.readouterr().err
     assert "--quality must be in 0.25…1, not 2.0" in err and "--benchmark times the 64×64 codecs" in err
+    assert "long.png: the photo codec takes sides up to 65536 pixels, not 70000×1" in err

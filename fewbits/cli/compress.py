@@ -128,8 +128,12 @@ def code_batch(codec, good, args):
             else:
                 tqdm.write(f"{src} -> {dst} ({x_hat.shape[2]}×{x_hat.shape[1]} pixels)")
         return failures
-    if codec.native:
-        blobs = codec.encode([x for _, _, x, _ in good])
+    if codec.native:                                  # one photo at a time (run's step)
+        try:
+            blobs = codec.encode([x for _, _, x, _ in good])
+        except FileError as e:                        # a photo this codec can't take; the folder goes on
+            error(f"{good[0][0]}: {e}")
+            return len(good)
     else:
         blobs = codec.encode(torch.stack([x for _, _, x, _ in good]), [shape for *_, shape in good], args.search)
     for (src, dst, _, _), blob in zip(good, blobs):

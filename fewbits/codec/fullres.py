@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..coding import FormatError, arithmetic
+from ..files import FileError
 from ..nn.photo import DECODER_MARGIN, ENCODER_MARGIN, STRIDE, PhotoDecoder, PhotoEncoder, in_stripes
 from ..nn.quantize import binarize, keep_levels
 from .base import Codec
@@ -151,7 +152,7 @@ class PhotoCodec(nn.Module):
         for photo in (x.split(1) if torch.is_tensor(x) else x):
             H, W = photo.shape[2:]
             if not 1 <= max(H, W) <= MAX_SIDE:
-                raise ValueError(f"the photo codec takes sides up to {MAX_SIDE} pixels, not {W}×{H}")
+                raise FileError(f"the photo codec takes sides up to {MAX_SIDE} pixels, not {W}×{H}")
             keep, bits = self.code_grid(photo)
             strings.append(self.pack(H, W, keep.cpu().numpy(), bits.cpu().numpy()))
         return {"strings": strings}
