@@ -38,8 +38,8 @@ class FileCodec:
         if torch.is_tensor(images):
             return self.encode(images, search=search)
         if self.native:
-            return self.encode([files.to_tensor(img.convert("RGB") if isinstance(img, Image.Image)
-                                                else files.read_image(img))[None] for img in images])
+            return self.encode([files.to_tensor(img.convert("RGB"))[None] if isinstance(img, Image.Image)
+                                else files.load_photo(img) for img in images])
         squares = [files.square(img) if isinstance(img, Image.Image) else files.load_square(img) for img in images]
         return self.encode(torch.stack([x for x, _ in squares]), [shape for _, shape in squares], search)
 

@@ -49,6 +49,11 @@ def read_image(path):
         raise FileError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 
 
+def load_photo(path):
+    """Any image Pillow reads -> (1, 3, H, W) in [0, 1] at its own size, for the photo codecs."""
+    return to_tensor(read_image(path))[None]
+
+
 def load_square(path, size=64):
     """Any image Pillow reads -> square(its upright RGB image). FileError naming the file if unreadable."""
     return square(read_image(path), size)

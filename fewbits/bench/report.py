@@ -148,8 +148,7 @@ def fullres_tables(points, large):
     return ["### photos at their own size", "", "The held-out photos, each coded whole at its own "
             "resolution; bpp from the files, header included; means over the photos. FD: 64×64 "
             "patches of the decodes against the originals', in the features of the scenes "
-            "attention "
-            "judge's CNN. Plot: rate_distortion.png; crops: photo_crops.png.", "",
+            "attention judge's CNN. Plot: rate_distortion.png; crops: photo_crops.png.", "",
             fullres.rd_table(points), "",
             f"One photo of {fullres.LARGE_MEGAPIXELS:g} megapixels (3:2, smooth), coded in a fresh "
             "process: its time each way, and the process's peak memory (Python, torch and the "

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .. import zoo
 from ..api import FileCodec, load
 from ..coding import FormatError, arithmetic, container
-from ..files import IMAGE_EXTS, FileError, crop_to_shape, load_square, png_bytes, read_image, to_tensor, write_atomic
+from ..files import IMAGE_EXTS, FileError, crop_to_shape, load_photo, load_square, png_bytes, write_atomic
 
 
 def pairs(src, dst, decompress, force):
@@ -96,7 +96,7 @@ def read_inputs(batch, codec, decompress):
                 blob = src.read_bytes()
                 good.append((src, dst, *codec.parse(blob)))           # (payload, shape)
             elif codec.native:                                        # a photo at its own size
-                good.append((src, dst, to_tensor(read_image(src))[None], None))
+                good.append((src, dst, load_photo(src), None))
             else:
                 good.append((src, dst, *load_square(src)))          # (x, shape)
         except (FileError, FormatError, OSError) as e:
@@ -146,10 +146,8 @@ def code_batch(codec, good, args):
 
 def run(args):
     codec = load(args.model)
-    if codec.native:
-        print(f"codec {args.model}: photos at their own size, trained on {zoo.describe(codec.trained_on)}")
-    else:
-        print(f"codec {args.model}: {codec.model.bits} bits, trained on {zoo.describe(codec.trained_on)}")
+    rate = "photos at their own size" if codec.native else f"{codec.model.bits} bits"
+    print(f"codec {args.model}: {rate}, trained on {zoo.describe(codec.trained_on)}")
     if args.search and not args.decompress and not codec.model.can_search:
         error(f"--search needs a code that sends every bit; {args.model} has the {codec.model.code} code")
         return 2
