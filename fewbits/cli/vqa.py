@@ -4,6 +4,7 @@
     fewbits vqa --data clevr --seed 0                       # CLEVR in 3D, 128×128
     fewbits judges --data easyvqa --family film             # -> runs/judge-easyvqa-film.pt
     fewbits judges --data scenes --family transformer --epochs 16 --minutes 62
+    fewbits judges --data clevr --family symbolic3d      # a detector and CLEVR's question programs
 
 Both train on the original training images and report accuracy on the validation split, carved
 from the training data. The zoo's commands say how each shipped one was made.
@@ -22,10 +23,10 @@ from ..bench.protocol import measure, originals
 def parser(prog, description, judges):
     p = argparse.ArgumentParser(prog=prog, description=description)
     if judges:
-        p.add_argument("--data", default="easyvqa", choices=list(vqa.PANEL))
+        p.add_argument("--data", default="easyvqa", choices=["easyvqa", "scenes", "clevr"])
         p.add_argument("--family", default="film", choices=[f for f in vqa.FAMILIES if f != "attention"])
     else:
-        p.add_argument("--data", default="scenes", choices=[*vqa.PANEL, "clevr"])
+        p.add_argument("--data", default="scenes", choices=["easyvqa", "scenes", "clevr"])
     p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--minutes", type=float, default=15, help="stop early at this wall-clock budget")
@@ -68,10 +69,11 @@ def fit(args, make_model, default_out, blind=False):
 
 def judges_main(argv=None, prog="fewbits judges"):
     args = parser(prog, "Train a held-out judge: a VQA model of another family than the loss model's.", True).parse_args(argv)
-    readers = {"symbolic": "scenes", "namer": "easyvqa"}       # judges that learn what the image holds
-    if readers.get(args.family, args.data) != args.data:
-        print(f"error: the {args.family} judge reads {readers[args.family]} images only, not --data {args.data}",
-              file=sys.stderr)
+    readers = {"symbolic": "scenes", "namer": "easyvqa", "symbolic3d": "clevr"}   # judges that learn what the image holds
+    only = {**{f: [d] for f, d in readers.items()}, "fusion": ["easyvqa", "scenes"]}   # fusion's CNN ends at 4×4: 64 px
+    if args.data not in only.get(args.family, [args.data]):
+        print(f"error: the {args.family} judge reads {' and '.join(only[args.family])} images only, "
+              f"not --data {args.data}", file=sys.stderr)
         return 2
     args.epochs = args.epochs or 10
 

@@ -62,6 +62,14 @@ class Camera:
         v = (d @ self.up) / depth / self.tan
         return (u + 1) / 2 * size, (1 - v) / 2 * size, depth
 
+    def unproject(self, u, v, size, height):
+        """Pixel coordinates u, v (...) -> the world x, y (...) where their rays reach `height`: the
+        inverse of project() for a point known to be that high (an object's centre is at r)."""
+        s = 2 * torch.stack(torch.broadcast_tensors(torch.as_tensor(u), torch.as_tensor(v)), -1) / size - 1
+        d = self.forward + s[..., :1] * self.tan * self.right - s[..., 1:] * self.tan * self.up   # (..., 3)
+        t = (torch.as_tensor(height) - self.position[2]) / d[..., 2]
+        return self.position[0] + t * d[..., 0], self.position[1] + t * d[..., 1]
+
 
 CAMERA = Camera()
 

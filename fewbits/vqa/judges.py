@@ -25,6 +25,8 @@ keep catching what the loss model lets through. Each one sees the image differen
             and position; the question is then answered by running the scenes' own question programs
             (scenes.candidates) on the detected graph. No learned language at all: an image passes
             only if every object in it can be read off.
+  symbolic3d  (clevr) the same in 3D, material included, the objects placed on the ground
+            (reader3d.py).
 """
 import torch
 import torch.nn as nn
@@ -36,6 +38,7 @@ from ..data import scenes, tokenize
 from ..nn.question import QuestionEncoder
 from .attention import VQA, train
 from .namer import Namer
+from .reader3d import Symbolic3D
 
 # the held-out families that reach the bar on originals (EXPERIMENTS.md, "The judges")
 PANEL = {"easyvqa": ["film", "fusion", "namer"], "scenes": ["symbolic", "transformer"]}
@@ -257,7 +260,7 @@ def train_reader(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=No
 
 
 FAMILIES = {"attention": VQA, "film": FiLM, "fusion": Fusion, "transformer": Transformer, "symbolic": Symbolic,
-            "namer": Namer}
+            "namer": Namer, "symbolic3d": Symbolic3D}
 
 
 # ---- the panel -----------------------------------------------------------------------------------

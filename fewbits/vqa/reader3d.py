@@ -1,0 +1,120 @@
+"""The CLEVR judge that has to read the scene: a detector finds every object, and CLEVR's question
+programs (clevr.candidates) answer on the graph it found.
+
+    reader = Symbolic3D(vocab, answer_names)
+    train(reader, data, epochs, loss_of=lambda idx: reader.loss_on(data, idx))
+    reader.detect(x)                        # the scene graphs read off images (B, 3, 128, 128)
+    reader(x, qi, tokens)                   # one-hot logits (Q, answers), as any VQA model gives
+
+The detector is the scenes judge's (judges.Symbolic) in 3D: per cell of a 16×16 grid over the
+128×128 image, is an object's centre here, its shape, colour, material and size, and where in the
+cell. The centre is where the object's middle (at height r) projects. The camera is fixed, so the
+pixel and the size give the place on the ground (render.Camera.unproject), and "left of" and
+"behind" are measured there as the generator measures them. No learned language: an image passes
+only if every object in it can be read off, material and size included.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data import clevr, render, tokenize
+
+SIZE, CELL = 128, 8          # pixels; where two centres share a cell, the later one is kept
+GRID = SIZE // CELL
+
+
+def answer_table(graph):
+    """{question's words: answer} for every question clevr.py would ask about `graph`. The generator
+    asks "is the A the same color as the B?" with A before B in its list of objects; a detector lists
+    them in another order, so each such question is also entered with A and B swapped."""
+    table = {}
+    for family, templates in clevr.candidates(graph).items():
+        for text, answer in (pair for options in templates.values() for pair in options):
+            words = tokenize(text)
+            table[tuple(words)] = answer
+            if family == "compare_attribute":          # is the A the same ATTR as the B
+                same = words.index("same")
+                a, attr, b = words[2:same - 1], words[same + 1], words[same + 4:]
+                table[("is", "the", *b, "the", "same", attr, "as", "the", *a)] = answer
+    return table
+
+
+def read(h):
+    """The detector's heads -> scene graphs: an object wherever objectness > 0, each attribute its
+    most likely value, and the place on the ground below its centre."""
+    graphs = []
+    for b in range(len(h["object"])):
+        objects = []
+        for cv, cu in (h["object"][b] > 0).nonzero().tolist():
+            o = {k: values[h[k][b, :, cv, cu].argmax()] for k, values in clevr.ATTRS.items()}
+            du, dv = h["offset"][b, :, cv, cu].tolist()
+            u, v = (cu + du) * CELL, (cv + dv) * CELL
+            wx, wy = render.CAMERA.unproject(u, v, SIZE, render.SIZES[o["size"]])
+            objects.append({**o, "u": u, "v": v, "x": wx.item(), "y": wy.item()})
+        graphs.append({"objects": objects})
+    return graphs
+
+
+class Symbolic3D(nn.Module):
+    def __init__(self, vocab, answer_names, width=64):
+        super().__init__()
+        self.args = dict(vocab=list(vocab), answer_names=list(answer_names), width=width)
+        self.channels = [1, *(len(v) for v in clevr.ATTRS.values()), 2]   # objectness, attributes, (du, dv)
+
+        def conv(cin, cout, stride=1):
+            return [nn.Conv2d(cin, cout, 3, stride, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+        # 128 -> 16 in three strides, then three 3×3 layers at the grid's scale: a large sphere near
+        # the camera spans 5 cells
+        self.cnn = nn.Sequential(*conv(3, 32, 2), *conv(32, 32, 2), *conv(32, width, 2),
+                                 *conv(width, width), *conv(width, width), *conv(width, width),
+                                 nn.Conv2d(width, sum(self.channels), 1))
+
+    def heads(self, x):
+        """(B, 3, 128, 128) -> {"object": (B, 16, 16) logits, "size": (B, 2, 16, 16) logits, ...,
+        "offset": (B, 2, 16, 16) in [0, 1]}"""
+        out = self.cnn(x - 0.5).split(self.channels, dim=1)
+        return {"object": out[0][:, 0], **dict(zip(clevr.ATTRS, out[1:-1])), "offset": torch.sigmoid(out[-1])}
+
+    def loss_on(self, data, idx):
+        """The loss on training images idx, read off their scene graphs."""
+        return self.loss(data.images(idx), [data.scenes[i] for i in idx.tolist()])
+
+    def targets(self, graphs):
+        """The grid's labels: ({"object": (B, 16, 16), attribute: (B, 16, 16)} class ids, offsets (B, 2, 16, 16))."""
+        target = {k: torch.zeros(len(graphs), GRID, GRID, dtype=torch.long) for k in ("object", *clevr.ATTRS)}
+        offset = torch.zeros(len(graphs), 2, GRID, GRID)
+        for b, g in enumerate(graphs):
+            for o in g["objects"]:
+                cu, cv = min(int(o["u"] // CELL), GRID - 1), min(int(o["v"] // CELL), GRID - 1)
+                target["object"][b, cv, cu] = 1
+                for k, values in clevr.ATTRS.items():
+                    target[k][b, cv, cu] = values.index(o[k])
+                offset[b, :, cv, cu] = torch.tensor([o["u"] / CELL - cu, o["v"] / CELL - cv])
+        return target, offset
+
+    def loss(self, x, graphs):
+        """Cross-entropy on objectness everywhere, on the attributes where an object is; L2 on the offsets."""
+        h = self.heads(x)
+        target, offset = self.targets(graphs)
+        here = target["object"].bool()
+        loss = F.binary_cross_entropy_with_logits(h["object"], target["object"].float())
+        for k in clevr.ATTRS:
+            loss = loss + F.cross_entropy(h[k].permute(0, 2, 3, 1)[here], target[k][here])
+        return loss + 10 * ((h["offset"] - offset) ** 2).sum(1)[here].mean()
+
+    @torch.no_grad()
+    def detect(self, x):
+        """The scene graphs read off images x: [{"objects": [{shape, color, material, size, u, v, x, y}]}]."""
+        return read(self.heads(x))
+
+    def forward(self, x, qi, tokens):
+        """Logits (Q, A): 1 at the answer the question's program gives on the detected graph; all zeros
+        where the question is not well posed there (the object it names is missing or not unique)."""
+        vocab, answers = self.args["vocab"], {a: i for i, a in enumerate(self.args["answer_names"])}
+        tables = [answer_table(g) for g in self.detect(x)]
+        logits = torch.zeros(len(qi), len(answers), device=x.device)
+        for q, (i, row) in enumerate(zip(qi.tolist(), tokens.tolist())):
+            answer = tables[i].get(tuple(vocab[t] for t in row if t > 0))
+            if answer in answers:
+                logits[q, answers[answer]] = 1.0
+        return logits
