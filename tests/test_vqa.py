@@ -5,6 +5,7 @@ import torch
 
 from fewbits import data, vqa
 from fewbits.bench.protocol import measure, originals
+from fewbits.vqa.attention import some_questions
 
 TARGETS = {"easyvqa": (0.98, 0.0), "scenes": (0.90, 0.80)}     # (overall, every family)
 
@@ -20,6 +21,18 @@ def test_features_once_per_image_equals_one_image_per_question():
         shared = model(x, qi, tokens)
         separate = model(x[qi], torch.arange(len(qi)), tokens)
     assert torch.allclose(shared, separate, atol=1e-5)
+
+
+def test_some_questions_keeps_k_of_each_images_at_random():
+    """Against a plain count per image: min(k, its questions) kept, and other draws keep others."""
+    qi = torch.tensor([0] * 15 + [1] * 3 + [2] * 9 + [4] * 15)
+    g = torch.Generator().manual_seed(0)
+    draws = [some_questions(qi, 4, g) for _ in range(2)]
+    for keep in draws:
+        for image in qi.unique().tolist():
+            assert keep[qi == image].sum() == min(4, (qi == image).sum())
+    assert not torch.equal(*draws)
+    assert some_questions(qi, 15, g).all()
 
 
 @pytest.fixture(scope="module", params=["easyvqa", "scenes"])

@@ -28,6 +28,8 @@ def parser(prog, description, judges):
     else:
         p.add_argument("--data", default="scenes", choices=["easyvqa", "scenes", "clevr"])
     p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
+    p.add_argument("--questions", type=int, default=None,
+                   help="questions per image per step, drawn at random (default: all; 4 for clevr's 15)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--minutes", type=float, default=15, help="stop early at this wall-clock budget")
     p.add_argument("--out", default=None, help="the checkpoint to write (default: under runs/)")
@@ -44,6 +46,7 @@ def fit(args, make_model, default_out, blind=False):
     """Load the data, train the model make_model(train_data) builds, report it on the validation split
     (beside a question-only model if `blind`) and save it -> exit code."""
     torch.manual_seed(args.seed)
+    args.questions = {"clevr": 4}.get(args.data, 0) if args.questions is None else args.questions
     try:
         train_data, val_data = datasets.load(args.data, "train"), datasets.load(args.data, "val")
     except (datasets.DataError, files.FileError) as e:
@@ -60,7 +63,7 @@ def fit(args, make_model, default_out, blind=False):
     print(f"trained {minutes:.1f} minutes on {torch.get_num_threads()} threads")
     out = Path(args.out or default_out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = {k: v for k, v in vars(args).items() if k in ("family", "data", "seed", "epochs")}
+    info = {k: v for k, v in vars(args).items() if k in ("family", "data", "seed", "epochs", "questions")}
     files.save_checkpoint(vqa.vqa_checkpoint(model, train_data, **info, val_accuracy=next(iter(acc.values())),
                                              train_minutes=minutes), out)
     print(f"saved {out}")
@@ -82,7 +85,8 @@ def judges_main(argv=None, prog="fewbits judges"):
             model = vqa.FAMILIES[args.family](train_data.vocab, train_data.answer_names)
             return model, vqa.judges.train_reader(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes)
         model = vqa.FAMILIES[args.family](len(train_data.vocab), len(train_data.answer_names))
-        return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes, desc=args.family)
+        return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes, desc=args.family,
+                                questions=args.questions)
     return fit(args, make, f"runs/judge-{args.data}-{args.family}.pt")
 
 
@@ -93,5 +97,6 @@ def vqa_main(argv=None, prog="fewbits vqa"):
     def make(train_data):
         size = train_data.pixels.shape[-1]                 # 64, or 128 for clevr: 16 × 16 cells
         model = vqa.VQA(len(train_data.vocab), len(train_data.answer_names), size=size)
-        return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes)
+        return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes,
+                                questions=args.questions)
     return fit(args, make, f"runs/vqa-{args.data}-seed{args.seed}.pt", blind=True)
