@@ -15,9 +15,12 @@ import urllib.request
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import fewbits
+from fewbits import zoo
+from fewbits.codec import PhotoCodec
 from fewbits.cli import compress as cli
 from fewbits.cli import demo as demo_cli
 from fewbits.demo import server
@@ -74,6 +77,21 @@ def test_compress_gives_the_apis_file_and_the_judges_answers(url, tmp_path, monk
     assert status == 200 and again["decode"] == reply["decode"] and again["model"] == MODEL
     assert again["answers"][0]["judges"][0]["original"] is None                 # no original to ask about
     assert list(tmp_path.iterdir()) == []                                        # and nothing of them is left
+
+
+def test_a_photo_codec_codes_the_photo_at_its_own_size(url, monkeypatch):
+    """A photo codec (untrained, small) named as a zoo codec: the file is the API's, of the photo at
+    its own size, and the decode comes back at the page's size in the photo's shape."""
+    torch.manual_seed(0)
+    codec = fewbits.FileCodec(PhotoCodec(width=8, deep=16), "photo-test")
+    monkeypatch.setitem(zoo.MODELS, "photo-test", {"description": "a test photo codec", "kind": "codec"})
+    monkeypatch.setattr(server, "codec_named", lambda name: codec)
+    img = noise(3, (96, 160))                                                    # 160 wide, 96 high
+    status, reply = call(url, "/api/compress", {"model": "photo-test", "image": png_field(img)})
+    assert status == 200, reply
+    assert base64.b64decode(reply["bin"]) == codec.compress([img])[0] and reply["answers"] == []
+    decoded = Image.open(io.BytesIO(base64.b64decode(reply["decode"].split(",")[1])))
+    assert decoded.size == (256, round(96 * 256 / 160))
 
 
 def test_the_command_refuses_bad_flags(capsys):

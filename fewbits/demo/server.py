@@ -101,8 +101,11 @@ def compress(request):
             img = files.read_image(path)
         except files.FileError as e:
             raise DemoError(str(e).replace(str(path), name)) from None
-    x, shape = files.square(img)                         # (3, 64, 64): what the codec and the judges see
-    blob = codec.encode(x[None], [shape])[0]             # = codec.compress([img]), without squaring twice
+    if codec.native:                                     # a photo codec: the photo at its own size
+        x, blob = None, codec.encode([files.to_tensor(img.convert("RGB"))[None]])[0]
+    else:
+        x, shape = files.square(img)                     # (3, 64, 64): what the codec and the judges see
+        blob = codec.encode(x[None], [shape])[0]         # = codec.compress([img]), without squaring twice
     shown = img.copy()
     shown.thumbnail((SHOWN, SHOWN), resample=3)          # 3: LANCZOS, to the page's size
     reply = shown_decode(codec, blob, request.get("questions"), x)
@@ -128,8 +131,11 @@ def shown_decode(codec, blob, questions, x=None, name="the file"):
     it (and about x (3, 64, 64), the original, if given). FormatError -> the command line's line."""
     try:
         payload, shape = codec.parse(blob)
-        x_hat = codec.decode([payload], 64)[0]           # (3, 64, 64): what the judges read
-        big = files.to_image(files.crop_to_shape(codec.decode([payload], SHOWN)[0], shape))   # = decompress
+        if codec.native:                                 # straight at the page's size; no questions
+            x_hat, big = None, files.to_image(codec.decode([payload], SHOWN)[0])
+        else:
+            x_hat = codec.decode([payload], 64)[0]       # (3, 64, 64): what the judges read
+            big = files.to_image(files.crop_to_shape(codec.decode([payload], SHOWN)[0], shape))   # = decompress
     except FormatError as e:                             # the coder's reasons are per file: e.bad
         raise DemoError(f"{name}: {e.bad[0] if e.bad else e}") from None
     return {"model": codec.name, "description": zoo.MODELS[codec.name]["description"], "bits": 8 * len(blob),
