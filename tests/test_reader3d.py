@@ -82,3 +82,11 @@ def test_the_detector_learns_a_batch(split):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("argv", [["--data", "clevr", "--family", "fusion"], ["--data", "scenes", "--family", "symbolic3d"]])
+def test_a_judge_that_cant_read_the_data_is_refused_in_one_line(argv, capsys):
+    from fewbits.cli.vqa import judges_main
+    assert judges_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: the ")
