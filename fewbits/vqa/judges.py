@@ -38,7 +38,7 @@ from ..data import scenes, tokenize
 from ..nn.question import QuestionEncoder
 from .attention import VQA, train
 from .namer import Namer
-from .reader3d import Symbolic3D
+from .reader3d import Symbolic3D, looked_up
 
 # the held-out families that reach the bar on originals (EXPERIMENTS.md, "The judges")
 PANEL = {"easyvqa": ["film", "fusion", "namer"], "scenes": ["symbolic", "transformer"]}
@@ -242,14 +242,7 @@ class Symbolic(nn.Module):
         Relations are read without the generator's margin: every question asked holds by 8 px, so a
         detected centre a pixel off must not make "left of" ill posed (with the margin it did, for a
         tenth of the relate questions of scenes drawn again from their coded graphs)."""
-        vocab, answers = self.args["vocab"], {a: i for i, a in enumerate(self.args["answer_names"])}
-        tables = [answer_table(g, margin=0) for g in self.detect(x)]
-        logits = torch.zeros(len(qi), len(answers), device=x.device)
-        for q, (i, row) in enumerate(zip(qi.tolist(), tokens.tolist())):
-            answer = tables[i].get(tuple(vocab[t] for t in row if t > 0))
-            if answer in answers:                       # not None, nor a count of 7 that no question has
-                logits[q, answers[answer]] = 1.0
-        return logits
+        return looked_up([answer_table(g, margin=0) for g in self.detect(x)], qi, tokens, self.args)
 
 
 def train_reader(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None):

@@ -110,11 +110,16 @@ class Symbolic3D(nn.Module):
     def forward(self, x, qi, tokens):
         """Logits (Q, A): 1 at the answer the question's program gives on the detected graph; all zeros
         where the question is not well posed there (the object it names is missing or not unique)."""
-        vocab, answers = self.args["vocab"], {a: i for i, a in enumerate(self.args["answer_names"])}
-        tables = [answer_table(g) for g in self.detect(x)]
-        logits = torch.zeros(len(qi), len(answers), device=x.device)
-        for q, (i, row) in enumerate(zip(qi.tolist(), tokens.tolist())):
-            answer = tables[i].get(tuple(vocab[t] for t in row if t > 0))
-            if answer in answers:
-                logits[q, answers[answer]] = 1.0
-        return logits
+        return looked_up([answer_table(g) for g in self.detect(x)], qi, tokens, self.args)
+
+
+def looked_up(tables, qi, tokens, args):
+    """Each question's answer in its image's table -> one-hot logits (Q, A) over args["answer_names"];
+    all zeros for a question the table doesn't hold, or whose answer no question has (a count of 7)."""
+    vocab, answers = args["vocab"], {a: i for i, a in enumerate(args["answer_names"])}
+    logits = torch.zeros(len(qi), len(answers), device=tokens.device)
+    for q, (i, row) in enumerate(zip(qi.tolist(), tokens.tolist())):
+        answer = tables[i].get(tuple(vocab[t] for t in row if t > 0))
+        if answer in answers:
+            logits[q, answers[answer]] = 1.0
+    return logits
