@@ -8,6 +8,7 @@ import torch
 
 from fewbits.data import clevr, encode_questions
 from fewbits.data.datasets import build_vocab
+from fewbits.vqa import reader3d
 from fewbits.vqa.reader3d import CELL, Symbolic3D, read
 
 
@@ -25,7 +26,7 @@ def split():
 def perfect_heads(model, graphs, shift=(0.0, 0.0)):
     """The heads a perfect detector would give: confident logits at the graphs' labels, and their
     offsets moved by `shift` pixels."""
-    target, offset = model.targets(graphs)
+    target, offset = reader3d.grid_targets(graphs, clevr.ATTRS, CELL, reader3d.GRID)
     heads = {"object": 20.0 * target["object"] - 10, "offset": offset + torch.tensor(shift)[:, None, None] / CELL}
     for k, values in clevr.ATTRS.items():
         heads[k] = 10.0 * torch.nn.functional.one_hot(target[k], len(values)).permute(0, 3, 1, 2)

@@ -38,6 +38,7 @@ from ..data import scenes, tokenize
 from ..nn.question import QuestionEncoder
 from .attention import VQA, train
 from .namer import Namer
+from . import reader3d
 from .reader3d import Symbolic3D, looked_up
 
 # the held-out families that reach the bar on originals (EXPERIMENTS.md, "The judges")
@@ -205,36 +206,13 @@ class Symbolic(nn.Module):
         return self.loss(data.images(idx), [data.scenes[i] for i in idx.tolist()])
 
     def loss(self, x, graphs):
-        """Cross-entropy on objectness everywhere, on the attributes where an object is; L2 on the offsets."""
-        h = self.heads(x)
-        target = {k: torch.zeros(len(x), 8, 8, dtype=torch.long) for k in ("object", *ATTRS)}
-        offset = torch.zeros(len(x), 2, 8, 8)
-        for b, g in enumerate(graphs):
-            for o in g["objects"]:
-                cx, cy = int(o["x"] // CELL), int(o["y"] // CELL)
-                target["object"][b, cy, cx] = 1
-                for k, values in ATTRS.items():
-                    target[k][b, cy, cx] = values.index(o[k])
-                offset[b, :, cy, cx] = torch.tensor([o["x"] / CELL - cx, o["y"] / CELL - cy])
-        here = target["object"].bool()
-        loss = F.binary_cross_entropy_with_logits(h["object"], target["object"].float())
-        for k in ATTRS:
-            loss = loss + F.cross_entropy(h[k].permute(0, 2, 3, 1)[here], target[k][here])
-        return loss + 10 * ((h["offset"] - offset) ** 2).sum(1)[here].mean()
+        """The detector's loss on images x (B, 3, 64, 64) against their scene graphs."""
+        return reader3d.grid_loss(self.heads(x), *reader3d.grid_targets(graphs, ATTRS, CELL, 8, ("x", "y")))
 
     @torch.no_grad()
     def detect(self, x):
         """The scene graphs read off images x: a list of {"objects": [{"shape", "color", "size", "x", "y"}]}."""
-        h = self.heads(x)
-        graphs = []
-        for b in range(len(x)):
-            objects = []
-            for cy, cx in (h["object"][b] > 0).nonzero().tolist():
-                o = {k: values[h[k][b, :, cy, cx].argmax()] for k, values in ATTRS.items()}
-                dx, dy = h["offset"][b, :, cy, cx].tolist()
-                objects.append({**o, "x": (cx + dx) * CELL, "y": (cy + dy) * CELL})
-            graphs.append({"objects": objects})
-        return graphs
+        return [{"objects": objects} for objects in reader3d.grid_objects(self.heads(x), ATTRS, CELL, ("x", "y"))]
 
     def forward(self, x, qi, tokens):
         """Logits (Q, A): 1 at the answer the question's program gives on the detected graph. A question

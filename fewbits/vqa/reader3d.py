@@ -39,18 +39,56 @@ def answer_table(graph):
     return table
 
 
-def read(h):
-    """The detector's heads -> scene graphs: an object wherever objectness > 0, each attribute its
-    most likely value, and the place on the ground below its centre."""
-    graphs = []
+def grid_targets(graphs, attrs, cell, grid, place=("u", "v")):
+    """A detector's labels from scene graphs: class ids {"object": (B, G, G), attribute: (B, G, G)}
+    and each centre's place in its cell, offsets (B, 2, G, G) in [0, 1]. The centre is at pixel
+    (o[place[0]], o[place[1]]); where two share a cell, the later one is kept."""
+    target = {k: torch.zeros(len(graphs), grid, grid, dtype=torch.long) for k in ("object", *attrs)}
+    offset = torch.zeros(len(graphs), 2, grid, grid)
+    for b, g in enumerate(graphs):
+        for o in g["objects"]:
+            u, v = o[place[0]] / cell, o[place[1]] / cell
+            cu, cv = min(int(u), grid - 1), min(int(v), grid - 1)
+            target["object"][b, cv, cu] = 1
+            for k, values in attrs.items():
+                target[k][b, cv, cu] = values.index(o[k])
+            offset[b, :, cv, cu] = torch.tensor([u - cu, v - cv])
+    return target, offset
+
+
+def grid_loss(h, target, offset):
+    """Binary cross-entropy on objectness everywhere; cross-entropy on each attribute and L2 on the
+    offset where an object is (the offset weighted 10: it is in cells, the others in nats)."""
+    here = target["object"].bool()
+    loss = F.binary_cross_entropy_with_logits(h["object"], target["object"].float())
+    for k in target:
+        if k != "object":
+            loss = loss + F.cross_entropy(h[k].permute(0, 2, 3, 1)[here], target[k][here])
+    return loss + 10 * ((h["offset"] - offset) ** 2).sum(1)[here].mean()
+
+
+def grid_objects(h, attrs, cell, place=("u", "v")):
+    """The detector's heads -> per image, its objects: one wherever objectness > 0, each attribute
+    its most likely value, and its centre in pixels at o[place[0]], o[place[1]]."""
+    images = []
     for b in range(len(h["object"])):
         objects = []
         for cv, cu in (h["object"][b] > 0).nonzero().tolist():
-            o = {k: values[h[k][b, :, cv, cu].argmax()] for k, values in clevr.ATTRS.items()}
+            o = {k: values[h[k][b, :, cv, cu].argmax()] for k, values in attrs.items()}
             du, dv = h["offset"][b, :, cv, cu].tolist()
-            u, v = (cu + du) * CELL, (cv + dv) * CELL
-            wx, wy = render.CAMERA.unproject(u, v, SIZE, render.SIZES[o["size"]])
-            objects.append({**o, "u": u, "v": v, "x": wx.item(), "y": wy.item()})
+            objects.append({**o, place[0]: (cu + du) * cell, place[1]: (cv + dv) * cell})
+        images.append(objects)
+    return images
+
+
+def read(h):
+    """The 3D detector's heads -> scene graphs, each object with the place on the ground below its
+    centre."""
+    graphs = []
+    for objects in grid_objects(h, clevr.ATTRS, CELL):
+        for o in objects:
+            wx, wy = render.CAMERA.unproject(o["u"], o["v"], SIZE, render.SIZES[o["size"]])
+            o.update(x=wx.item(), y=wy.item())
         graphs.append({"objects": objects})
     return graphs
 
@@ -79,28 +117,9 @@ class Symbolic3D(nn.Module):
         """The loss on training images idx, read off their scene graphs."""
         return self.loss(data.images(idx), [data.scenes[i] for i in idx.tolist()])
 
-    def targets(self, graphs):
-        """The grid's labels: ({"object": (B, 16, 16), attribute: (B, 16, 16)} class ids, offsets (B, 2, 16, 16))."""
-        target = {k: torch.zeros(len(graphs), GRID, GRID, dtype=torch.long) for k in ("object", *clevr.ATTRS)}
-        offset = torch.zeros(len(graphs), 2, GRID, GRID)
-        for b, g in enumerate(graphs):
-            for o in g["objects"]:
-                cu, cv = min(int(o["u"] // CELL), GRID - 1), min(int(o["v"] // CELL), GRID - 1)
-                target["object"][b, cv, cu] = 1
-                for k, values in clevr.ATTRS.items():
-                    target[k][b, cv, cu] = values.index(o[k])
-                offset[b, :, cv, cu] = torch.tensor([o["u"] / CELL - cu, o["v"] / CELL - cv])
-        return target, offset
-
     def loss(self, x, graphs):
-        """Cross-entropy on objectness everywhere, on the attributes where an object is; L2 on the offsets."""
-        h = self.heads(x)
-        target, offset = self.targets(graphs)
-        here = target["object"].bool()
-        loss = F.binary_cross_entropy_with_logits(h["object"], target["object"].float())
-        for k in clevr.ATTRS:
-            loss = loss + F.cross_entropy(h[k].permute(0, 2, 3, 1)[here], target[k][here])
-        return loss + 10 * ((h["offset"] - offset) ** 2).sum(1)[here].mean()
+        """The detector's loss on images x (B, 3, 128, 128) against their scene graphs."""
+        return grid_loss(self.heads(x), *grid_targets(graphs, clevr.ATTRS, CELL, GRID))
 
     @torch.no_grad()
     def detect(self, x):
