@@ -6,9 +6,10 @@
     images = codec.decompress(blobs, size=256)     # PIL images, each in its own shape
 
 `images` may be PIL images, paths, or a (B, 3, 64, 64) tensor in [0, 1]. An image of any size and
-shape is resized until its long side is 64 pixels and the rest of the square repeats its edge
-pixels (files.load_square); a file of an image that wasn't square carries its shape in one more
-header byte and decodes to that shape, `size` pixels along its long side.
+shape is resized until its long side is the codec's size (64 pixels; 128 for CLEVR) and the rest
+of the square repeats its edge pixels (files.load_square); a file of an image that wasn't square
+carries its shape in one more header byte and decodes to that shape, `size` pixels along its long
+side.
 
 The command line, the benchmark and the training's validation all go through FileCodec, so their
 files are byte for byte the API's. Errors are exceptions with one-line messages: FileError for an
@@ -40,12 +41,14 @@ class FileCodec:
         if self.native:
             return self.encode([files.to_tensor(img.convert("RGB"))[None] if isinstance(img, Image.Image)
                                 else files.load_photo(img) for img in images])
-        squares = [files.square(img) if isinstance(img, Image.Image) else files.load_square(img) for img in images]
+        size = self.model.size
+        squares = [files.square(img, size) if isinstance(img, Image.Image) else files.load_square(img, size)
+                   for img in images]
         return self.encode(torch.stack([x for x, _ in squares]), [shape for _, shape in squares], search)
 
     def decompress(self, blobs, size=None):
         """.bin files (bytes) -> PIL images, each in the shape it was compressed from, `size` pixels
-        along its long side: by default 64, or a photo codec's photo at its own size. FormatError
+        along its long side: by default the codec's (64, or 128), or a photo codec's photo at its own size. FormatError
         names the first file that can't be decoded."""
         parsed = [self.parse(blob) for blob in blobs]
         x_hat = self.decode([payload for payload, _ in parsed], size)
@@ -65,10 +68,10 @@ class FileCodec:
         return container.read_container(blob, self.fingerprint), container.read_shape(blob)
 
     def decode(self, payloads, size=None):
-        """Payloads -> x_hat (B, 3, size, size) in [0, 1], size 64 by default; from a photo codec, a
+        """Payloads -> x_hat (B, 3, size, size) in [0, 1], the codec's size by default; from a photo codec, a
         list of (3, H, W), each photo's own size unless `size` is given. FormatError, with .bad
         naming each bad one."""
-        return self.model.decompress(payloads, size if size or self.native else 64)["x_hat"]
+        return self.model.decompress(payloads, size)["x_hat"]
 
     def method(self, search=0):
         """The benchmark's view of this codec (bench/protocol.py): encode(x, idx) -> files, decode(files) -> x_hat."""

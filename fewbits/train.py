@@ -57,8 +57,8 @@ class TrainConfig:
     flips: bool = False       # each training image mirrored left-right half the time (easy-VQA only)
     lr: float = 1e-3          # encoder, decoder, bit model
     lr_d: float = 4e-4        # discriminator
-    w_mse: float = 5.0        # distortion at 64 and 32 pixels (MSE: L1 learned the empty background first, far slower)
-    w_edge: float = 0.0       # L1 between the decode's and the original's neighbour differences at 64 pixels: edges and corners
+    w_mse: float = 5.0        # distortion at the images' size and half that (MSE: L1 learned the empty background first, far slower)
+    w_edge: float = 0.0       # L1 between the decode's and the original's neighbour differences: edges and corners
     w_kl: float = 0.1         # VQA answers: KL(answers on original || answers on decode)
     w_feat: float = 0.1       # VQA cell features: MSE
     w_adv: float = 0.0025     # generator's hinge loss (0.005 and 0.02 kept fewer answers and looked less real on easy-VQA)
@@ -276,7 +276,9 @@ def train(config):
         config = TrainConfig(**{**asdict(config), "steps": 1, "batch": 4, "eval_every": 1})
     out = out_dir(config)
     try:
-        codec = CODECS[config.code](config.bits, config.width, config.context, config.deep)
+        kind = CODECS[config.code]
+        size = {} if getattr(kind, "native", False) else {"size": datasets.image_size(config.data)}   # 64 or 128
+        codec = kind(config.bits, config.width, config.context, config.deep, **size)
     except (KeyError, ValueError) as e:                    # before any data is loaded: --bits 100, --code foo
         raise TrainError(f"--code must be one of {', '.join(CODECS)}" if isinstance(e, KeyError) else str(e)) from None
     if config.disc not in DISCRIMINATORS:
@@ -326,7 +328,7 @@ def train(config):
         # a batch: images, and a random subset of their questions
         idx = torch.randint(len(train_data), (config.batch,))
         x = train_data.images(idx).to(device)
-        x = mirror(x) if config.flips else x                                 # (B, 3, 64, 64)
+        x = mirror(x) if config.flips else x                                 # (B, 3, 64, 64): 128 for CLEVR
         qi, tokens, _ = train_data.questions_of(idx)
         keep = torch.randperm(len(qi))[: config.questions * config.batch]     # (Q,)
         qi, tokens = qi[keep].to(device), tokens[keep].to(device)

@@ -57,6 +57,27 @@ def test_grid_code_round_trip_and_each_cell_sees_only_its_neighbourhood(deep):
     assert moved[2:, :].max() == 0 and moved[:, 2:].max() == 0, moved
 
 
+@pytest.mark.parametrize("code", ["global", "map"])
+def test_a_128_pixel_codec_has_one_more_stage_each_way_and_files_round_trip(code, tmp_path):
+    """CLEVR's images are 128×128: the encoder takes them in one more stride, the decoder draws them
+    with one more up-block, and the training pass decodes at 128 and 64."""
+    torch.manual_seed(3)
+    model = CODECS[code](bits=128, width=8, size=128)
+    x = torch.rand(2, 3, 128, 128)
+    out = model(x)
+    assert out["x_hat"].shape == (2, 3, 128, 128) and out["x_hat_half"].shape == (2, 3, 64, 64)
+    assert len(model.g_a.convs) == len(random_codec(0, code=code).g_a.convs) + (2 if code == "map" else 3)
+    files.save_checkpoint(codec_checkpoint(model.eval()), tmp_path / "c.pt")
+    codec = fewbits.load(tmp_path / "c.pt")
+    assert codec.model.size == 128 and codec.model.args["size"] == 128
+    x_hat = codec.decode([codec.parse(b)[0] for b in codec.compress(x)])
+    assert torch.equal(x_hat, model.decompress(model.compress(x)["strings"])["x_hat"])
+    assert x_hat.shape == (2, 3, 128, 128) and codec.decode([codec.parse(codec.compress(x)[0])[0]], 32).shape[-1] == 32
+    assert "size" not in random_codec(0, code=code).args       # 64×64 checkpoints stay as they were
+    with pytest.raises(ValueError, match="64, 128, 256"):
+        GridCodec(size=96)
+
+
 def test_search_finds_bits_that_cost_less_than_the_encoders_and_files_carry_them():
     """Codec.search against its cost computed here, by hand: MSE of the decode + price × Σ -log2 p."""
     model = random_codec(2, bits=128, code="grid")

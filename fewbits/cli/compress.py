@@ -98,7 +98,7 @@ def read_inputs(batch, codec, decompress):
             elif codec.native:                                        # a photo at its own size
                 good.append((src, dst, load_photo(src), None))
             else:
-                good.append((src, dst, *load_square(src)))          # (x, shape)
+                good.append((src, dst, *load_square(src, codec.model.size)))   # (x, shape)
         except (FileError, FormatError, OSError) as e:
             error(refusal(src, e, blob, codec))
             failures += 1
@@ -159,7 +159,7 @@ def run(args):
             error(f"--quality must be in {codec.model.quality_min}…1, not {args.quality}")
             return 2
         codec.model.quality = args.quality
-    args.size = args.size or (None if codec.native else 64)
+    args.size = args.size or (None if codec.native else codec.model.size)
     jobs, failures = pairs(args.input, args.output, args.decompress, args.force), 0
     # files per step: --batch, or fewer when decoding large images, so that the bar moves and
     # a step's pictures fit in memory (Codec.decompress decodes in chunks of as many pixels)
@@ -214,7 +214,7 @@ def parser(prog, decompress):
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--batch", type=int, default=500, help="images coded at once, at least 1")
     if decompress:
-        p.add_argument("--size", type=int, help="the long side in pixels, 8…1024 (default: 64, or a "
+        p.add_argument("--size", type=int, help="the long side in pixels, 8…1024 (default: the codec's, 64 or 128; a "
                                                  "photo codec's photo at its own size)")
     else:
         p.add_argument("--search", type=int, default=0, metavar="N",

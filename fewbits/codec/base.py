@@ -1,6 +1,6 @@
-"""The codec: a 64×64 image -> a few hundred bits -> an image, as one nn.Module.
+"""The codec: a 64×64 image (or 128×128) -> a few hundred bits -> an image, as one nn.Module.
 
-    x (B, 3, 64, 64) in [0, 1]
+    x (B, 3, 64, 64) in [0, 1]                (B, 3, size, size) for a codec of another `size`
       │  g_a            nn/encoder.py     convolutions and a tanh
       ▼
     y (B, capacity) in (-1, 1)
@@ -45,19 +45,22 @@ class Codec(nn.Module):
     width:   channels of the encoder and decoder
     context: the bit model conditions each bit on this many previous bits
     deep:    channels of the 4×4 features, 0 for 4 × width (nn/encoder.channels)
+    size:    the images' side in pixels, 64 or 128 (CLEVR's): one more ×2 stage each way per doubling
     """
     code = ""                # the variant's name in checkpoints
     step = 8                 # bits must be a multiple of this: whole bytes, or whole cells
     can_search = True        # search_bits moves the code's bits
     priced = False           # train.py holds the rate at `bits` with a price (a Lagrange multiplier)
 
-    def __init__(self, bits=256, width=16, context=2, deep=0):
+    def __init__(self, bits=256, width=16, context=2, deep=0, size=64):
         super().__init__()
         self.args = dict(code=self.code, bits=bits, width=width, context=context, deep=deep)  # for checkpoints
-        self.bits, self.capacity = bits, self.capacity_of(bits)
+        if size != 64:                                    # a 64×64 codec's checkpoint stays as it was
+            self.args["size"] = size
+        self.bits, self.capacity, self.size = bits, self.capacity_of(bits), size
         self.check(bits)
         enc_fc, dec_fc, norm = self.layers(self.capacity, channels(width, deep)[-1])
-        self.g_a, self.g_s = Encoder(enc_fc, width, deep, norm), Decoder(dec_fc, width, deep)
+        self.g_a, self.g_s = Encoder(enc_fc, width, deep, norm, size), Decoder(dec_fc, width, deep, size)
         self.positions, self.gates = self.coder_layout()    # what the coder walks through, and its gates
         self.bit_model = BitModel(self.positions, context)
 
@@ -91,7 +94,7 @@ class Codec(nn.Module):
 
     @torch.no_grad()
     def code_bits(self, x):
-        """x (B, 3, 64, 64) -> the bits the coder walks through, (B, positions) uint8, and which of
+        """x (B, 3, size, size) -> the bits the coder walks through, (B, positions) uint8, and which of
         them are coded, (B, positions) bool."""
         bits = (self.split(x, stochastic=False)[0] >= 0).to(torch.uint8)   # the sign: what g_s learned
         return bits, torch.ones_like(bits, dtype=torch.bool)
@@ -102,18 +105,18 @@ class Codec(nn.Module):
 
     # ---- the CompressAI contract -------------------------------------------------------------------
     def forward(self, x, soft=False):
-        """The training pass: decodes at 64 and 32 pixels, and the rate (B,), differentiable in y.
+        """The training pass: decodes at `size` and half that, and the rate (B,), differentiable in y.
         Stochastic bits in train mode. soft=True hands g_s the encoder's numbers in (-1, 1) instead
         of bits: a warm-up, so that the decoder learns to read the code before the binarizer's noise."""
         y, keep = self.split(x, stochastic=self.training)           # (B, capacity) in (-1, 1)
         b = y if soft else binarize(y, stochastic=self.training)    # (B, capacity) in {-1, +1}
         b, rate = self.sent(y, b, keep)
-        f = self.g_s.features(b)                                    # (B, w, 32, 32)
-        return {"x_hat": self.g_s.render(f, 64), "x_hat_half": self.g_s.render(f, 32), "rate": rate}
+        f = self.g_s.features(b)                                    # (B, w, size / 2, size / 2)
+        return {"x_hat": self.g_s.render(f, self.size), "x_hat_half": self.g_s.render(f, self.size // 2), "rate": rate}
 
     @torch.no_grad()
     def compress(self, x, search=0):
-        """x (B, 3, 64, 64) in [0, 1] -> {"strings": B payloads}, coded with the integer table `freqs`:
+        """x (B, 3, size, size) in [0, 1] -> {"strings": B payloads}, coded with the integer table `freqs`:
         the encoder's bits, or with search > 0 the bits that many steps of search_bits find."""
         if search:                                    # in chunks: each step keeps a decode's activations
             bits = torch.cat([search_bits(self, part, search) for part in x.split(64)])
@@ -123,9 +126,10 @@ class Codec(nn.Module):
         return {"strings": arithmetic.encode_batch(bits.cpu().numpy(), freqs, self.gates)}
 
     @torch.no_grad()
-    def decompress(self, strings, size=64):
-        """B payloads -> {"x_hat": (B, 3, size, size) in [0, 1]}. FormatError on a payload that is not
-        exactly what compress() writes."""
+    def decompress(self, strings, size=None):
+        """B payloads -> {"x_hat": (B, 3, size, size) in [0, 1]}, by default at the codec's own size.
+        FormatError on a payload that is not exactly what compress() writes."""
+        size = size or self.size
         bits = arithmetic.decode_batch(strings, self.positions, self.bit_model.freqs.cpu().numpy(), self.gates)
         b = self.signs(torch.from_numpy(bits).float().to(self.bit_model.freqs.device))
         # the arithmetic decoder likes big batches, the decoder network chunks of 64 images at 64×64:

@@ -21,7 +21,7 @@ def search_bits(codec, x, steps, price=PRICE):
         cost = MSE(g_s(bits), x) + price × bits of the file under the bit model (its expected rate),
     with Adam and a cosine-decayed step. Each image keeps its cheapest bits seen (their real cost:
     MSE and BitModel.rate), the encoder's included, so the search never ends worse than the encoder.
-    x (B, 3, 64, 64) -> bits (B, capacity) uint8. ValueError for a codec whose bits are gated."""
+    x (B, 3, size, size) -> bits (B, capacity) uint8. ValueError for a codec whose bits are gated."""
     if not codec.can_search:
         raise ValueError(f"search needs a code that sends every bit, not the {codec.code} code")
     with torch.no_grad():
@@ -33,7 +33,7 @@ def search_bits(codec, x, steps, price=PRICE):
     for step in range(steps + 1):
         with torch.enable_grad():
             b = binarize(z.tanh())                                   # (B, capacity) in {-1, +1}
-            mse = (codec.g_s(b, 64) - x).pow(2).mean((1, 2, 3))
+            mse = (codec.g_s(b, codec.size) - x).pow(2).mean((1, 2, 3))
             with torch.no_grad():                                    # the real cost of these bits
                 cost = mse + price * codec.bit_model.rate(b)
                 better = cost < best_cost

@@ -1,4 +1,4 @@
-"""The codec variants: how the bits are laid out over the 64×64 image. Each is a Codec (base.py).
+"""The codec variants: how the bits are laid out over the image's 4×4 cells. Each is a Codec (base.py).
 
     GlobalCodec(bits=256)   one code for the whole image: any bit may describe anything anywhere
     GridCodec(bits=256)     bits/16 bits for each of 4×4 cells, the same weights in every cell
@@ -52,8 +52,8 @@ class MapCodec(GridCodec):
     can_search = False                   # search_bits moves bits, not the map that gates them
     priced = True
 
-    def __init__(self, bits=120, width=16, context=2, deep=0):
-        super().__init__(bits, width, context, deep)
+    def __init__(self, bits=120, width=16, context=2, deep=0, size=64):
+        super().__init__(bits, width, context, deep, size)
 
     def coder_layout(self):
         self.levels = self.capacity // 16 // GROUP_BITS                 # groups per cell

@@ -45,6 +45,7 @@ FILL = ["exist", "count", "compare_integer"] * 3      # make up for a family wit
 RELATIONS = ("left of", "right of", "in front of", "behind")
 MIN_GAP, MARGIN, EXTENT = 0.25, 0.4, 3.0     # world units; objects stand in [-EXTENT, EXTENT]²
 CHUNK = 500                                  # scenes per random stream (and per worker's task)
+IMAGE_SIZE = 128                             # pixels per side of the images generated
 MIN_PIXELS = 24                              # visible pixels per object at 128×128 (CLEVR: 200 at 480×320)
 # the camera's directions on the ground: right, and toward the camera ("in front of")
 RIGHT = torch.nn.functional.normalize(render.CAMERA.right[:2], dim=0).tolist()
@@ -79,7 +80,7 @@ def sample_scene(rng):
                     return {"objects": objects}
 
 
-def draw(scene, size=128, samples=2):
+def draw(scene, size=IMAGE_SIZE, samples=2):
     """-> image (size, size, 3) uint8, and each object's visible pixels (scaled to 128×128)."""
     objects = [{**o, "colour": o["color"]} for o in scene["objects"]]
     image, ids = render.render(objects, size, samples)
@@ -196,7 +197,7 @@ def candidates(scene):
     return out
 
 
-def generate(n, split="train", seed=0, size=128, progress=False, workers=2):
+def generate(n, split="train", seed=0, size=IMAGE_SIZE, progress=False, workers=2):
     """n scenes, deterministic from (split, seed) -> images (n, size, size, 3) uint8, the scene
     graphs (each object with its pixel position u, v and visible pixels), and the questions as
     (image index, text, answer, family) tuples. The scenes come in chunks of CHUNK, each from its

@@ -33,6 +33,12 @@ CACHE = Path(os.environ.get("CODEC_CACHE", Path.home() / ".cache" / "fewbits"))
 SPLIT_SIZES = {"scenes": {"train": 20_000, "val": 1_000, "test": 2_000},    # val: its own scenes, never trained on
                "clevr": {"train": 20_000, "val": 1_000, "test": 2_000}}
 VAL_IMAGES = {"easyvqa": 500}                   # carved from the end of the training data (photos: photos.py)
+IMAGE_SIZES = {"clevr": clevr.IMAGE_SIZE}       # pixels per side where it isn't 64
+
+
+def image_size(name):
+    """The side in pixels of the images of dataset `name`: 64, or 128 for CLEVR's."""
+    return IMAGE_SIZES.get(name, 64)
 
 
 def tokenize(text):

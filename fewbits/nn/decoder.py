@@ -1,6 +1,6 @@
 """The decoder g_s, the GAN generator: bits (B, n) in {-1, +1} -> an image in [0, 1] at any size.
 
-    bits -> fc -> (c4, 4, 4) -> three ×2 up-blocks -> features (w, 32, 32)
+    bits -> fc -> (c4, 4, 4) -> three ×2 up-blocks -> features (w, 32, 32)   (a 128×128 codec: one more, (w, 64, 64))
          -> resize the features to the output size -> a per-pixel MLP (1×1 convs) -> RGB
 
 The last step makes one bitstream decode at several resolutions (32, 64, 128 …): the features are a
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .encoder import channels
+from .encoder import channels, extra_stages
 
 
 class LinearToCells(nn.Linear):
@@ -48,22 +48,23 @@ class UpBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, fc, width=16, deep=0):
+    def __init__(self, fc, width=16, deep=0, size=64):
         super().__init__()
         c32, c16, c8, c4 = channels(width, deep)          # the encoder's channels, walked back up
-        self.fc = fc                                      # (B, bits) -> (B, c4, 4, 4)
-        self.ups = nn.Sequential(UpBlock(c4, c8), UpBlock(c8, c16), UpBlock(c16, c32))   # 4 -> 8 -> 16 -> 32
+        self.fc, self.size = fc, size                     # (B, bits) -> (B, c4, 4, 4); the images' side
+        ups = [UpBlock(c4, c8), UpBlock(c8, c16), UpBlock(c16, c32)]                   # 4 -> 8 -> 16 -> 32
+        self.ups = nn.Sequential(*ups, *(UpBlock(width, width) for _ in range(extra_stages(size))))  # (-> 64)
         self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
 
-    def features(self, b):                               # (B, bits) -> (B, w, 32, 32)
+    def features(self, b):                               # (B, bits) -> (B, w, size / 2, size / 2)
         f = F.silu(self.fc(b))
         # channels-last memory: the 1×1 convs and the bilinear resize run 2-5× faster on a CPU this way
         return self.ups(f.contiguous(memory_format=torch.channels_last))
 
-    def render(self, f, size=64):                        # features -> (B, 3, size, size) in [0, 1]
+    def render(self, f, size):                           # features -> (B, 3, size, size) in [0, 1]
         if size != f.shape[-1]:
             f = F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False, antialias=size < f.shape[-1])
         return torch.sigmoid(self.to_rgb(f))
 
-    def forward(self, b, size=64):
-        return self.render(self.features(b), size)
+    def forward(self, b, size=None):                     # -> (B, 3, size, size), by default the images' size
+        return self.render(self.features(b), size or self.size)

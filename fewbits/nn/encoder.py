@@ -1,6 +1,7 @@
 """The encoder g_a: a 64×64 image -> `bits` values in (-1, 1), one per bit of the code.
 
-Four stride-2 convolutions shrink the image to a 4×4 map of features; the last layer, `fc`, turns
+Four stride-2 convolutions shrink the image to a 4×4 map of features (a 128×128 image: one more,
+of `width` channels, in front); the last layer, `fc`, turns
 the map into the code. Each codec variant (codec/variants.py) chooses that layer and whether the
 convolutions are normalised:
 
@@ -33,6 +34,14 @@ def channels(width, deep=0):
     return [width, 2 * width, deep // 2, deep] if deep else [width, 2 * width, 4 * width, 4 * width]
 
 
+def extra_stages(size):
+    """How many more ×2 stages than a 64×64 image's an image of `size` pixels needs: 0 for 64, 1 for 128.
+    ValueError, in one line, for a size that isn't 64 times a power of two."""
+    if size < 64 or size & (size - 1):
+        raise ValueError(f"the image size must be 64, 128, 256 …, not {size}")
+    return size.bit_length() - 7
+
+
 class FlatLinear(nn.Linear):
     """A linear layer over a whole feature map: (B, C, 4, 4) -> (B, out)."""
 
@@ -41,13 +50,13 @@ class FlatLinear(nn.Linear):
 
 
 class Encoder(nn.Module):
-    """(B, 3, 64, 64) in [0, 1] -> (B, n) in (-1, 1), n the outputs of `fc` (channel-major for a map)."""
+    """(B, 3, size, size) in [0, 1] -> (B, n) in (-1, 1), n the outputs of `fc` (channel-major for a map)."""
 
-    def __init__(self, fc, width=16, deep=0, norm=False):
+    def __init__(self, fc, width=16, deep=0, norm=False, size=64):
         super().__init__()
-        c = [3, *channels(width, deep)]
+        c = [3, *[width] * extra_stages(size), *channels(width, deep)]
         layers = []
-        for cin, cout in zip(c, c[1:]):                 # 64 -> 32 -> 16 -> 8 -> 4
+        for cin, cout in zip(c, c[1:]):                 # (128 ->) 64 -> 32 -> 16 -> 8 -> 4
             layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), *([nn.GroupNorm(8, cout)] * norm), nn.SiLU()]
         self.convs = nn.Sequential(*layers)
         self.fc = fc                                     # (B, c4, 4, 4) -> (B, n) or (B, n / 16, 4, 4)
