@@ -109,8 +109,9 @@ class Accuracy:
 
 
 def retention(acc, original):
-    """Accuracy on decodes ÷ accuracy on originals, for every key of `acc` (families and "overall")."""
-    return {f: acc[f] / original[f] for f in acc}
+    """Accuracy on decodes ÷ accuracy on originals, for every key of `acc` (families and "overall");
+    NaN where the originals got nothing right (an untrained model): there is nothing to retain."""
+    return {f: acc[f] / original[f] if original[f] else float("nan") for f in acc}
 
 
 def lowest(retention_by_judge, judges):
