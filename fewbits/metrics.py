@@ -121,23 +121,25 @@ def lowest(retention_by_judge, judges):
     return {k: min(retention_by_judge[j][k] for j in judges) for k in keys}
 
 
-def misread(detected, truth, radius=6.0):
+def misread(detected, truth, radius=6.0, attrs=("shape", "color", "size"), place=("x", "y")):
     """What a detector reads wrong in scene graphs, object by object: {"objects": true objects, "missed":
     true objects with no detection within `radius` px of their centre, "extra": detections matched to
-    none, "shape" / "color" / "size": matched objects with that attribute wrong, "offset": the sum of
-    the matched objects' distances in px}. Centres are more than 12.7 px apart (scenes.py), so a
-    detection lies within 6 px of one true object at most; the nearest pairs are matched first, so
-    of two detections near one object the farther is the extra one."""
-    counts = dict.fromkeys(("objects", "missed", "extra", "shape", "color", "size", "offset"), 0)
+    none, each of `attrs`: matched objects with that attribute wrong, "offset": the sum of the matched
+    objects' distances in px}. Centres are at o[place[0]], o[place[1]] in pixels (CLEVR's: u, v). On
+    scenes they are more than 12.7 px apart (scenes.py), so a detection lies within 6 px of one true
+    object at most; the nearest pairs are matched first, so of two detections near one object the
+    farther is the extra one."""
+    counts = dict.fromkeys(("objects", "missed", "extra", *attrs, "offset"), 0)
+    u, v = place
     for found, true in zip((g["objects"] for g in detected), (g["objects"] for g in truth), strict=True):
-        pairs = sorted((math.hypot(f["x"] - t["x"], f["y"] - t["y"]), i, j)
+        pairs = sorted((math.hypot(f[u] - t[u], f[v] - t[v]), i, j)
                        for i, t in enumerate(true) for j, f in enumerate(found))
         matched_true, matched_found = set(), set()
         for distance, i, j in pairs:
             if distance <= radius and i not in matched_true and j not in matched_found:
                 matched_true.add(i), matched_found.add(j)
                 counts["offset"] += distance
-                for attr in ("shape", "color", "size"):
+                for attr in attrs:
                     counts[attr] += found[j][attr] != true[i][attr]
         counts["objects"] += len(true)
         counts["missed"] += len(true) - len(matched_true)

@@ -148,3 +148,13 @@ def test_measure_counts_file_bits_and_accuracy_exactly():
     oracle = Oracle(test.q_answer, len(test.answer_names))
     assert protocol.measure(protocol.originals(), {"oracle": oracle}, test, limit=20, batch_size=7).acc["oracle"]["overall"] == 1.0
     assert oracle.asked == len(answers)
+
+
+def test_misread_reads_the_attributes_and_the_place_it_is_told():
+    """CLEVR's detector: material too, and centres at (u, v) in pixels, not the ground's (x, y)."""
+    true = [{"objects": [{"shape": "cube", "color": "red", "material": "metal", "size": "large",
+                          "u": 30, "v": 40, "x": 1.5, "y": -2.0}]}]
+    found = [{"objects": [{**true[0]["objects"][0], "material": "rubber", "u": 33, "v": 44, "x": 9.0}]}]
+    counts = metrics.misread(found, true, attrs=("shape", "color", "material", "size"), place=("u", "v"))
+    assert counts == {"objects": 1, "missed": 0, "extra": 0, "shape": 0, "color": 0, "material": 1,
+                      "size": 0, "offset": pytest.approx(5)}

@@ -137,7 +137,7 @@ def methods(name, test):
         thumbs, jpeg, webp = ((2, 5), (3, 4), (4, 4), (4, 5), (6, 4), (8, 4)), (1,), (0, 10)
     else:
         thumbs, jpeg, webp = ((2, 5), (3, 4), (4, 5), (8, 4)), (1, 10, 50), (0, 10, 50)
-    size = test.pixels.shape[-1]                 # 64, or CLEVR's 128
+    size = test.images(torch.arange(1)).shape[-1]    # 64, or CLEVR's 128
     rows = [(f"thumbnail {k}×{k}, {b} bit", lambda k=k, b=b: thumbnail(k, b, size))
             for k, b in thumbs]
     rows += [(f"JPEG q{q}", lambda q=q: pillow("JPEG", q)) for q in jpeg]

@@ -24,6 +24,9 @@ from ..vqa import namer
 from . import baselines
 
 NAN = float("nan")
+# the judge that reads the scene graph, the attributes it reads, and where its centres are (px)
+DETECTORS = {"scenes": ("symbolic", ("shape", "color", "size"), ("x", "y")),
+             "clevr": ("symbolic3d", ("shape", "color", "material", "size"), ("u", "v"))}
 SEARCH = 400          # photos: also each codec with the bits 400 steps of search find
 
 
@@ -132,7 +135,7 @@ def benchmark(name, codecs, limit=None, split="test"):
     test = datasets.load(name, split, vocab=vocab)
     methods = codec_methods(codecs) + baselines.methods(name, test)
     features = panel["attention"]     # FD from the attention judge's CNN: it knows these images
-    truth = test.scenes if name == "scenes" else namer.labels_of(test)[0]   # once, for every method
+    truth = namer.labels_of(test)[0] if name == "easyvqa" else test.scenes   # once, for all
 
     def measure_one(method):          # and what the strictest reader reads wrong (readers())
         row = Row()
@@ -146,7 +149,7 @@ def benchmark(name, codecs, limit=None, split="test"):
         row.held_out = metrics.lowest(row.retention, vqa.PANEL[name])
         every = torch.stack([row.right[j] for j in vqa.PANEL[name]]).all(0)   # (Q,)
         row.all_right = every.float().mean().item()
-    if name == "scenes":                             # what a scene costs, by how much is in it
+    if name in DETECTORS:                            # what a scene costs, by how much is in it
         objects = torch.tensor([len(s["objects"]) for s in test.scenes])[:len(rows[0][1].bits_each)]
         for _, row in rows:
             bits = torch.tensor(row.bits_each, dtype=torch.float64)
@@ -156,16 +159,18 @@ def benchmark(name, codecs, limit=None, split="test"):
 
 
 def readers(name, panel, truth, row):
-    """each(idx, x_hat) for measure(): on scenes, what the symbolic judge's detector misreads in
+    """each(idx, x_hat) for measure(): on scenes and CLEVR, what the detector judge misreads in
     the true scene graphs `truth` (row.misread, a Counter of metrics.misread); on easy-VQA, the
     shapes the namer names against the true ones, `truth` (N,) with -1 where no question tells
     (row.shapes, a Counter of (true, named) pairs; row.misnamed, the images named wrong)."""
-    if name == "scenes":
-        row.misread = Counter()
+    if name in DETECTORS:
+        family, attrs, place = DETECTORS[name]
+        row.misread = Counter(dict.fromkeys(("objects", "missed", "extra", *attrs, "offset"), 0))
 
         def detect(idx, x_hat):
             graphs = [truth[i] for i in idx.tolist()]
-            row.misread.update(metrics.misread(panel["symbolic"].detect(x_hat), graphs))
+            found = panel[family].detect(x_hat)
+            row.misread.update(metrics.misread(found, graphs, attrs=attrs, place=place))
         return detect
     row.shapes, row.misnamed = Counter(), []
 

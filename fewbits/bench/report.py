@@ -69,7 +69,7 @@ def vqa_tables(name, rows, families):
 
 
 def scenes_tables(name, rows):
-    """On scenes: bits by the number of objects, and what the detector reads wrong."""
+    """On scenes and CLEVR: bits by the number of objects, and what the detector reads wrong."""
     if rows[0][1].bits_by_objects is None:
         return []
     counts = sorted(rows[0][1].bits_by_objects)
@@ -81,7 +81,7 @@ def scenes_tables(name, rows):
     lines += ["", f"Objects the symbolic judge's detector reads wrong ({name}), per 100 objects of "
               "the scenes (metrics.misread). One object missed, added or misread can leave every "
               "question that names it, or that needs a unique reference, without an answer:", ""]
-    kinds = ("missed", "extra", "shape", "color", "size")
+    kinds = [k for k in rows[0][1].misread if k not in ("objects", "offset")]   # missed, extra, …
     return lines + table(["method", *kinds, "mean offset, px"], [
         [label, *(f"{100 * m[k] / m['objects']:.1f}" for k in kinds),
          f"{m['offset'] / max(1, m['objects'] - m['missed']):.2f}"]
@@ -249,10 +249,11 @@ def samples(name, codecs, count=8):
             with torch.no_grad():
                 keep = codec.model.split(x, stochastic=False)[1]       # (count, 16 cells, levels)
             sent = (keep.sum(-1) / codec.model.levels).view(-1, 1, 4, 4)
-            sent = F.interpolate(sent, size=64).expand(-1, 3, -1, -1)
+            sent = F.interpolate(sent, size=x.shape[-1]).expand(-1, 3, -1, -1)
             rows.append(("  its importance map", tiles(sent), None))
-    for label, (encode, decode) in [("thumbnail 2x2", baselines.thumbnail(2, 5)),
-                                    ("thumbnail 4x4", baselines.thumbnail(4, 5)),
+    size = x.shape[-1]
+    for label, (encode, decode) in [("thumbnail 2x2", baselines.thumbnail(2, 5, size)),
+                                    ("thumbnail 4x4", baselines.thumbnail(4, 5, size)),
                                     ("WebP q0", baselines.pillow("WEBP", 0)),
                                     ("JPEG q1", baselines.pillow("JPEG", 1))]:
         blobs = encode(x)
