@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from fewbits import files, metrics
+from fewbits import files, metrics, vqa
 from fewbits.bench import baselines, protocol
 from fewbits.cli import evaluate
 from fewbits.codec import GlobalCodec, GridCodec, codec_checkpoint
@@ -110,3 +110,14 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], (args, err)
         assert "weights_only" not in err and not (tmp_path / "out" / "benchmark.md").exists()
+
+
+def test_a_dataset_without_shipped_judges_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """Without a panel of judges a benchmark can't judge anything: one line, exit 2."""
+    monkeypatch.delitem(vqa.PANEL, "clevr", raising=False)
+    torch.manual_seed(0)
+    files.save_checkpoint(codec_checkpoint(GridCodec(bits=64, width=8, size=128), data="clevr"),
+                          tmp_path / "c.pt")
+    assert evaluate.main(["--data", "clevr", "--codec", str(tmp_path / "c.pt"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "clevr: no panel of judges" in err

@@ -1,7 +1,7 @@
 """fewbits evaluate: the benchmark, bits per image against the answers held-out judges still give.
 
-    fewbits evaluate                 # shipped codecs + baselines on the three test sets -> results/
-    fewbits evaluate --data photos   # one of them: easyvqa, scenes or photos
+    fewbits evaluate                 # shipped codecs + baselines on their test sets -> results/
+    fewbits evaluate --data photos   # one of them: easyvqa, scenes, clevr or photos
     fewbits evaluate --limit 100 --out /tmp/bench --codec runs/easyvqa-256/codec.pt
     fewbits evaluate --split val --data easyvqa --codec runs/a/codec.pt --codec runs/b/codec.pt
                                      # choosing between runs: the validation split, no pictures
@@ -23,7 +23,7 @@ from .. import files, zoo
 from ..api import load
 from ..bench import fullres, protocol, report
 
-DATASETS = ("easyvqa", "scenes", "photos", "photos-full")
+DATASETS = ("easyvqa", "scenes", "clevr", "photos", "photos-full")
 
 
 def codec_name(path):
@@ -102,7 +102,8 @@ def write(out, results, pictures, argv):
 def main(argv=None, prog="fewbits evaluate"):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--codec", action="append", help="a codec to benchmark, not the shipped ones")
-    p.add_argument("--data", action="append", choices=DATASETS, help="default: all four")
+    p.add_argument("--data", action="append", choices=DATASETS,
+                   help="default: each that a codec to benchmark was trained on")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images (N >= 1)")
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="val: the validation split carved from the training data, to choose on")

@@ -252,7 +252,10 @@ def load_vqa(path, device="cpu"):
 def load_panel(name):
     """{label: model} for dataset `name`, from the zoo: the held-out families, then "attention"
     (attention.py's model with another seed than the loss model's: the same family, shown for
-    comparison only). -> (panel, the words they read)."""
+    comparison only). -> (panel, the words they read). CheckpointError where none is shipped."""
+    if name not in PANEL:
+        raise files.CheckpointError(f"{name}: no panel of judges is shipped for it yet "
+                                    f"(`fewbits judges --data {name}` trains them)")
     panel, first = {}, None
     for family, model_name in [(f, f"judge-{name}-{f}") for f in PANEL[name]] + [("attention", f"vqa-{name}-judge")]:
         model, ckpt = load_vqa(model_name)
