@@ -54,5 +54,6 @@ def describe(data):
     words = {"photos": "photos (a 64×64 impression of the colour layout, not the details)",
              "photos-full": "crops of photos (any photo, coded at its own size)",
              "easyvqa": "easy-VQA (one coloured shape on a light background; a photo comes back as blobs)",
-             "scenes": "scenes (1-6 coloured shapes on a light background; a photo comes back as blobs)"}
+             "scenes": "scenes (1-6 coloured shapes on a light background; a photo comes back as blobs)",
+             "clevr": "CLEVR-like 3D scenes at 128×128 (3-10 spheres, cubes and cylinders on grey)"}
     return words.get(data, f"the images in {data} (no questions)" if data else "unrecorded data")

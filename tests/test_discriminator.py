@@ -1,7 +1,7 @@
 """The discriminator: its shapes, the projection term that makes it depend on the question, and the hinge losses."""
 import torch
 
-from fewbits.nn.discriminator import Discriminator, PatchDiscriminator, TwoScaleDiscriminator, d_hinge_loss, g_hinge_loss
+from fewbits.nn.discriminator import Discriminator, TwoScaleDiscriminator, d_hinge_loss, g_hinge_loss
 
 
 def test_scores_one_per_image_or_one_per_question():
@@ -34,19 +34,6 @@ def test_hinge_losses_against_their_formulas():
     # D: mean(max(0, 1 - real)) + mean(max(0, 1 + fake)) = (0 + 0.5 + 2) / 3 + (0 + 1 + 2.5) / 3
     assert torch.isclose(d_hinge_loss(real, fake), torch.tensor(6.0 / 3))
     assert torch.isclose(g_hinge_loss(fake), torch.tensor(0.5 / 3))      # -mean(fake)
-
-
-def test_the_patch_discriminator_scores_each_patch_from_its_own_pixels():
-    """Each of the 8×8 scores sees a 22×22 window: changing pixels far from patch (0, 0) leaves its score."""
-    d = PatchDiscriminator(vocab_size=20).eval()
-    x = torch.rand(1, 3, 64, 64)
-    qi, tokens = torch.tensor([0, 0]), torch.randint(2, 20, (2, 5))
-    y = x.clone()
-    y[:, :, 32:, 32:] = torch.rand(1, 3, 32, 32)                  # far from the top-left patch
-    with torch.no_grad():
-        a, b = d(x, qi, tokens), d(y, qi, tokens)
-    assert a.shape == (2, 64) and d(x).shape == (1, 64)
-    assert torch.allclose(a[:, 0], b[:, 0]) and not torch.allclose(a[:, -1], b[:, -1])
 
 
 def test_the_two_scale_discriminator_weighs_the_whole_image_and_its_patches_alike():

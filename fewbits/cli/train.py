@@ -17,7 +17,10 @@ def parser(prog="fewbits train"):
     comments = dict(re.findall(r"^    (\w+): \w+ = [^#\n]*# (.*)$", source, re.M))
     p = argparse.ArgumentParser(prog=prog, description=training.__doc__.split("\n")[0], allow_abbrev=False)
     for f in fields(training.TrainConfig):
-        kind = dict(action="store_true") if f.type in (bool, "bool") else dict(type=type(f.default), default=f.default)
+        if f.type in (bool, "bool"):                      # a flag on by default is turned off with --no-NAME
+            kind = dict(action=argparse.BooleanOptionalAction if f.default else "store_true", default=f.default)
+        else:
+            kind = dict(type=type(f.default), default=f.default)
         p.add_argument(f"--{f.name}", help=comments.get(f.name, "").replace("%", "%%"), **kind)
     return p
 

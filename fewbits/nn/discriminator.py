@@ -40,29 +40,11 @@ class Discriminator(nn.Module):
         return self.psi(h).squeeze(1) + (self.project(self.question(tokens)) * h).sum(1)
 
 
-class PatchDiscriminator(Discriminator):
-    """D on each 22×22 patch (an 8×8 grid of them, three strided convs) rather than on the whole
-    image: a patch holding a small shape is judged by itself, so a box with rounded corners can't
-    hide in a large, plausible background. Scores (B, 64) or (Q, 64); the hinge losses average them."""
-
-    def __init__(self, vocab_size=2, width=16, qdim=128):
-        super().__init__(vocab_size, width, qdim)
-        self.convs = self.convs[:6]                       # 64 -> 32 -> 16 -> 8: receptive field 22 pixels
-        self.psi = spectral_norm(nn.Linear(4 * width, 1))
-        self.project = spectral_norm(nn.Linear(qdim, 4 * width))
-
-    def forward(self, x, qi=None, tokens=None):
-        h = self.convs(x * 2 - 1).flatten(2).transpose(1, 2)      # (B, 64 patches, C)
-        if qi is None or len(qi) == 0:
-            return self.psi(h).squeeze(2)
-        h = h[qi]                                                  # (Q, 64, C)
-        return self.psi(h).squeeze(2) + (self.project(self.question(tokens))[:, None] * h).sum(2)
-
-
 class TwoScaleDiscriminator(Discriminator):
     """Both judgements from one trunk: the whole image's score, as Discriminator's, and each 22×22
-    patch's, as PatchDiscriminator's. The patches see a small shape by itself; the whole image keeps
-    the statistics a patch can't see (how much background, how many edges in all). Scores (B, 128)
+    patch's (an 8×8 grid of them, after three strided convs). A patch holding a small shape is judged
+    by itself, so a box with rounded corners can't hide in a large, plausible background; the whole
+    image keeps the statistics a patch can't see (how much background, how many edges in all). Scores (B, 128)
     or (Q, 128): the whole image's score 64 times, then the 64 patches', so that in the hinge
     losses' means the two scales weigh the same."""
 
@@ -84,7 +66,7 @@ class TwoScaleDiscriminator(Discriminator):
         return torch.cat([score_whole.expand(-1, score_patches.shape[1]), score_patches], 1)
 
 
-DISCRIMINATORS = {"whole": Discriminator, "patch": PatchDiscriminator, "both": TwoScaleDiscriminator}
+DISCRIMINATORS = {"whole": Discriminator, "both": TwoScaleDiscriminator}
 
 
 def d_hinge_loss(real, fake):
