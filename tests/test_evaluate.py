@@ -102,7 +102,7 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
     cases = {("--limit", "0"): "--limit must be at least 1",
              ("--codec", str(tmp_path / "garbage.pt")): "not a readable checkpoint",
-             ("--codec", str(tmp_path / "folder.pt")): "test sets for easyvqa, scenes, photos, photos-full only",
+             ("--codec", str(tmp_path / "folder.pt")): "test sets for easyvqa, scenes, clevr, photos, photos-full only",
              ("--codec", str(tmp_path / "missing.pt")): "no such checkpoint"}
     for args, message in cases.items():
         code = evaluate.main([*args, "--out", str(tmp_path / "out")])
