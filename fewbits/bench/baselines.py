@@ -69,14 +69,15 @@ def thumbnail(k, b, size=64):
 
 
 # What the scene-graph reference codes, per object: a choice among values, or a number on a Grid:
-# [lo, hi) in 2^bits steps, drawn again at each step's middle. The count comes first.
-Grid = namedtuple("Grid", "lo hi bits")
+# [lo, hi) in 2^bits steps, drawn again at each step's middle (a turn: wrapped into [lo, hi) first).
+# The count comes first.
+Grid = namedtuple("Grid", "lo hi bits wraps", defaults=(False,))
 SCENES_GRAPH = {"count": (0, 3), "shape": scenes.SHAPES, "color": list(scenes.COLORS),
                 "size": list(scenes.SIZES), "x": Grid(0, 64, 4), "y": Grid(0, 64, 4)}   # 4 pixels
 GROUND = Grid(-clevr.EXTENT, clevr.EXTENT, 5)    # 0.19 world units a step: under half of MARGIN
 CLEVR_GRAPH = {"count": (3, 3), "shape": clevr.SHAPES, "color": clevr.COLORS,
                "material": clevr.MATERIALS, "size": clevr.SIZES, "x": GROUND, "y": GROUND,
-               "angle": Grid(0, math.pi / 2, 3)}     # a cube looks the same turned by a quarter
+               "angle": Grid(0, math.pi / 2, 3, wraps=True)}   # a cube turned a quarter: the same
 
 
 def scene_graph(graphs, fields=SCENES_GRAPH, draw=None):
@@ -91,18 +92,18 @@ def scene_graph(graphs, fields=SCENES_GRAPH, draw=None):
     def width(spec):                               # bits of one field
         return spec.bits if isinstance(spec, Grid) else (len(spec) - 1).bit_length()
 
-    def field(k, spec, value):                     # -> (the field's value, its bits)
+    def field(spec, value):                        # -> (the field's value, its bits)
         if not isinstance(spec, Grid):
             return list(spec).index(value), width(spec)
-        lo, hi, n = spec
-        value = value % hi if k == "angle" else value
+        lo, hi, n, wraps = spec
+        value = lo + (value - lo) % (hi - lo) if wraps else value
         return min(max(int((value - lo) / (hi - lo) * 2 ** n), 0), 2 ** n - 1), n
 
     def encode(x, idx):
         blobs = []
         for g in (graphs[i] for i in idx.tolist()):
             values = [(len(g["objects"]) - low, count_bits)]
-            values += [field(k, spec, o[k]) for o in g["objects"] for k, spec in attrs.items()]
+            values += [field(spec, o[k]) for o in g["objects"] for k, spec in attrs.items()]
             bits = [int(c) for v, n in values for c in format(v, f"0{n}b")]
             blobs.append(arithmetic.pack_bits(bits))
         return blobs
