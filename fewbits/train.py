@@ -37,11 +37,9 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from . import data as datasets
-from . import files, metrics, vqa
-from .api import FileCodec
+from . import files, validation, vqa
 from .codec import CODECS, codec_checkpoint
 from .nn.discriminator import DISCRIMINATORS, d_hinge_loss, g_hinge_loss
-from .vqa import namer
 
 
 @dataclass
@@ -86,16 +84,6 @@ ADJUSTABLE = {"steps", "minutes", "eval_every", "device", "out", "resume", "dry_
 BUDGET = {"steps", "minutes", "eval_every"}    # of those, the run's own unless given again
 PRICE_STEP = 1e-3   # the map code: how fast the price of a bit follows the rate's excess over --bits
 VAL_BATCH = 200     # the fixed validation batch: its figures every eval_every steps, and its pictures
-
-
-FLIPPABLE = {"easyvqa"}   # data whose every answer survives a mirror: nothing asks left or right
-
-
-def mirror(x):
-    """Each image of x (B, C, H, W) mirrored left-right with probability 1/2. Only that: easy-VQA's
-    triangles all point up, so a flip top-bottom or a quarter turn makes images it never has."""
-    chosen = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
-    return torch.where(chosen, x.flip(3), x)
 
 
 def out_dir(config):
@@ -187,52 +175,6 @@ def edge_loss(x_hat, x):
     return dx.abs().mean() + dy.abs().mean()
 
 
-@torch.no_grad()
-def validate(codec, val_data, vqa_models, idx, original, device):
-    """The validation images idx through real files -> ({bits, psnr, retention_LABEL}, x_hat of the
-    first chunk). original: each model's accuracy on the originals, from score_originals."""
-    codec.eval()
-    encode, decode = FileCodec(codec).method()
-    accuracy = {label: metrics.Accuracy(val_data.families) for label in vqa_models}
-    stats, first, named = {"bits": 0.0, "psnr": 0.0}, None, []
-    shapes = namer.labels_of(val_data)[0].to(device) if "judge_namer" in vqa_models else None   # (N,), -1: untold
-    for part in idx.split(250):
-        x = val_data.images(part).to(device)
-        blobs = encode(x)
-        x_hat = decode(blobs).to(device)
-        first = x_hat if first is None else first
-        stats["bits"] += sum(8 * len(b) for b in blobs) / len(idx)
-        stats["psnr"] += metrics.psnr(x_hat, x) * len(part) / len(idx)
-        count(accuracy, vqa_models, val_data, part, x_hat)
-        if shapes is not None:                           # the strictest reader: is each shape itself?
-            told = shapes[part.to(device)]
-            named.append((vqa_models["judge_namer"].heads(x_hat)[0].argmax(1) == told)[told >= 0])
-    codec.train()
-    for label, acc in accuracy.items():
-        stats[f"retention_{label}"] = metrics.retention(acc.result(), original[label])["overall"]
-    if named:
-        stats["shapes_named"] = torch.cat(named).float().mean().item()
-    return stats, first
-
-
-def count(accuracy, vqa_models, val_data, idx, x):
-    """Add each VQA model's answers about images idx, shown as x, to its Accuracy."""
-    if not val_data.has_questions:
-        return
-    qi, tokens, answers = (t.to(x.device) for t in val_data.questions_of(idx))
-    for label, model in vqa_models.items():
-        accuracy[label].add(model(x, qi, tokens), answers, val_data.family_of(idx))
-
-
-@torch.no_grad()
-def score_originals(val_data, vqa_models, idx, device):
-    """Each VQA model's accuracy on the original validation images idx: the ceilings of retention."""
-    accuracy = {label: metrics.Accuracy(val_data.families) for label in vqa_models}
-    for part in idx.split(250):
-        count(accuracy, vqa_models, val_data, part, val_data.images(part).to(device))
-    return {label: acc.result() for label, acc in accuracy.items()}
-
-
 def checkpoint(out, codec, disc, opt_g, opt_d, step, minutes, price, config):
     """codec.pt, what the command line needs, and ckpt.pt, what --resume needs; both atomically."""
     state = codec_checkpoint(codec, data=config.data)
@@ -253,18 +195,9 @@ def finish(codec, config, train_data, val_data, vqa_models, device, out, step, m
           f"{len(idx)} training images with {codec.args['context']} bits of context (bits per image on a "
           "held-out tenth, by context: " + ", ".join(f"{k}: {v:.1f}" for k, v in costs.items()) + ")")
     val_idx = torch.arange(min(len(val_data), 8 if config.dry_run else len(val_data)))
-    stats, _ = validate(codec, val_data, vqa_models, val_idx, score_originals(val_data, vqa_models, val_idx, device), device)
-    judged = {k[len("retention_judge_"):]: v for k, v in stats.items() if k.startswith("retention_judge_")}
-    held_out = {k: v for k, v in judged.items() if k in vqa.PANEL.get(config.data, [])}
-    line = f"validation split ({len(val_idx)} images, real files): {stats['bits']:.1f} bits per file, " \
-           f"PSNR {stats['psnr']:.2f} dB"
-    if held_out:
-        line += f"; held-out retention {100 * min(held_out.values()):.1f}% (lowest of " + \
-            ", ".join(f"{k} {100 * v:.1f}%" for k, v in held_out.items()) + \
-            f"; the loss model's family, another seed: {100 * judged['attention']:.1f}%)"
-    if "shapes_named" in stats:
-        line += f"; shapes the namer names right {100 * stats['shapes_named']:.1f}%"
-    print(line)
+    original = validation.score_originals(val_data, vqa_models, val_idx, device)
+    stats, _ = validation.validate(codec, val_data, vqa_models, val_idx, original, device)
+    print(validation.summary(stats, config.data, len(val_idx)))
     return stats
 
 
@@ -291,7 +224,7 @@ def train(config):
     train_data, val_data, vqa_models = datasets_and_judges(config, device)
     loss_model = vqa_models.get("loss_model")
     val_idx = torch.arange(min(len(val_data), 8 if config.dry_run else VAL_BATCH))   # fixed: samples compare over time
-    val_original = score_originals(val_data, vqa_models, val_idx, device)
+    val_original = validation.score_originals(val_data, vqa_models, val_idx, device)
 
     # ---- models and optimisers ------------------------------------------------------------------
     codec = codec.to(device)
@@ -326,7 +259,7 @@ def train(config):
         # a batch: images, and a random subset of their questions
         idx = torch.randint(len(train_data), (config.batch,))
         x = train_data.images(idx).to(device)
-        x = mirror(x) if config.flips and config.data in FLIPPABLE else x     # (B, 3, 64, 64)
+        x = datasets.mirror(x) if config.flips and config.data in datasets.FLIPPABLE else x     # (B, 3, 64, 64)
         qi, tokens, _ = train_data.questions_of(idx)
         keep = torch.randperm(len(qi))[: config.questions * config.batch]     # (Q,)
         qi, tokens = qi[keep].to(device), tokens[keep].to(device)
@@ -390,7 +323,7 @@ def train(config):
         done = step >= config.steps or (config.minutes and time.time() - start > 60 * config.minutes)
         if master and (step % config.eval_every == 0 or done):
             raw_codec.update_table()                      # the integer table the files are coded with
-            stats, x_hat_val = validate(raw_codec, val_data, vqa_models, val_idx, val_original, device)
+            stats, x_hat_val = validation.validate(raw_codec, val_data, vqa_models, val_idx, val_original, device)
             minutes = (time.time() - start) / 60
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps({"step": step, "minutes": minutes, **{k: float(v) for k, v in logged.items()}, **stats}) + "\n")

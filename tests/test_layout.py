@@ -7,7 +7,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "fewbits"
 # each part of the package, by layer: a module imports from lower layers, or from its own part
 LAYERS = {"coding": 0, "files": 1, "zoo": 2, "nn": 2, "data": 2, "metrics": 2, "codec": 3, "vqa": 3, "api": 4,
-          "train": 5, "bench": 6, "demo": 6, "cli": 7, "__init__": 8, "__main__": 8}
+          "validation": 5, "train": 6, "bench": 7, "demo": 7, "cli": 8,
+          "__init__": 9, "__main__": 9}
 LONGEST = 60                                          # lines per function
 LOOPS = {("train.py", "train")}                       # the one training loop, read top to bottom
 

@@ -174,7 +174,7 @@ def test_help_describes_every_flag_from_the_comments_beside_the_defaults(capsys)
 
 
 def test_flips_mirror_about_half_the_images_left_right_and_nothing_else():
-    from fewbits.train import mirror
+    from fewbits.data import mirror
     torch.manual_seed(0)
     x = torch.rand(200, 3, 8, 8)
     y = mirror(x)

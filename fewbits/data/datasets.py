@@ -34,6 +34,14 @@ SPLIT_SIZES = {"scenes": {"train": 20_000, "val": 1_000, "test": 2_000},    # va
                "clevr": {"train": 20_000, "val": 1_000, "test": 2_000}}
 VAL_IMAGES = {"easyvqa": 500}                   # carved from the end of the training data (photos: photos.py)
 IMAGE_SIZES = {"clevr": clevr.IMAGE_SIZE}       # pixels per side where it isn't 64
+FLIPPABLE = {"easyvqa"}   # data whose every answer survives a mirror: nothing asks left or right
+
+
+def mirror(x):
+    """Each image of x (B, C, H, W) mirrored left-right with probability 1/2. Only that: easy-VQA's
+    triangles all point up, so a flip top-bottom or a quarter turn makes images it never has."""
+    chosen = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
+    return torch.where(chosen, x.flip(3), x)
 
 
 def image_size(name):
