@@ -6,11 +6,12 @@ them. Retention = a judge's accuracy on the decodes ÷ on the originals; the fig
 lowest among the held-out judges (metrics.lowest).
 
 FLOORS sit a little under each shipped codec's measured held-out retention on these 500 images, so
-that a retrained codec may land a point lower. They are not the targets: easy-VQA 98.5% at 256 bits
-(shape 96%) and 95% at 64 bits (shape 88%), scenes 95% at 256 bits with every question family at 90%
-or more. What each codec meets today is in the README.
-The -no-adv and -no-vqa codecs are the ablations: easyvqa-256 trained without the adversarial term or
-without the VQA terms (EXPERIMENTS.md).
+that a retrained codec may land a point lower. They are not issue 32's targets, which are for the
+whole test split: easy-VQA 99% at 256 bits (shape 98%), 98% at 140 (shape 95%) and 96% at 90
+(shape 90%); scenes 95% at 256 bits with every question family at 90% or more. What each codec
+meets today is in the README.
+The -no-adv and -no-vqa codecs are the ablations: easyvqa-256's recipe without the adversarial term
+or without the VQA terms (EXPERIMENTS.md).
 """
 import pytest
 
@@ -20,10 +21,10 @@ from fewbits.bench import baselines
 from fewbits.bench.protocol import measure, score_codec
 from fewbits.vqa import judges
 
-FLOORS = {"easyvqa-256": 0.98, "easyvqa-128": 0.975, "easyvqa-64": 0.95, "scenes-256": 0.93, "scenes-map-120": 0.95,
-          "scenes-128": 0.48,
-          "easyvqa-256-no-adv": 0.98, "easyvqa-256-no-vqa": 0.96}
-FAMILY_FLOORS = {"easyvqa-256": 0.95, "scenes-256": 0.88, "scenes-map-120": 0.91}   # shape 96.3%; relate 89.7%, 92.4% today
+FLOORS = {"easyvqa-256": 0.985, "easyvqa-128": 0.98, "easyvqa-64": 0.975, "scenes-256": 0.93,
+          "scenes-map-120": 0.95, "scenes-128": 0.48, "easyvqa-256-no-adv": 0.985, "easyvqa-256-no-vqa": 0.965}
+FAMILY_FLOORS = {"easyvqa-256": 0.96, "easyvqa-128": 0.95, "easyvqa-64": 0.92,   # shape 98.0, 97.6, 94.3% today
+                 "scenes-256": 0.88, "scenes-map-120": 0.91}                      # relate 92.6%, 94.1% today
 THUMBNAIL = {64: (2, 5), 120: (3, 4), 128: (3, 4), 256: (4, 5)}   # the k×k, b-bit thumbnail at or under each budget
 
 

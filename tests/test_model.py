@@ -274,9 +274,9 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
 BITS_DIGEST = {
     "easyvqa-256": "7b838965c4f0927bae61e30688346530042d78284cba6e6c1e8ff67631e52424",
     "easyvqa-64": "1c8a5075721d966ff30c3c2c38f2f9cfd0678ebb46d6761fa0b41f0b0dbd3094",
-    "easyvqa-128": "fff0f91f9277fc1dbc60ab3f208e30e9d40b17ad8f9d699875653f7595bad956",
-    "easyvqa-256-no-adv": "066daf0218946133e4833af2b56ff8746a0129f6181df6484c77fe9d3af045a1",
-    "easyvqa-256-no-vqa": "0e51b17d4edacbbc289e2d2539a18a09b47a3edca588a87550e4bbf2134a61cb",
+    "easyvqa-128": "8feb4b0f776e0f51349eaaf68f0440aa4d5c88e7846f71184dd0df5aec236343",
+    "easyvqa-256-no-adv": "eed207d6d4b48c093d84973cac95a7d6352243f395647ed9fa80d84554b97de2",
+    "easyvqa-256-no-vqa": "057e34a0ad312616d17525ca6d2784a064e4ca14f48222e5534659c60922ff68",
     "scenes-256": "f971459687920b5a61cea5df519a514acba09abd5b774cb9bd34aa914b989a8d",
     "scenes-128": "7389916448fa69012fd85101f06e94045bbc32e3fdf0c6e762c8e3c0878ead17",
     "scenes-map-120": "b70f9bf52b73810dfc74a8855aee1c873fc870d58d013bb43a184b35bf647bb5",

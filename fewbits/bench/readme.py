@@ -61,9 +61,11 @@ def results_table(text):
 
 
 def zoo_table():
-    lines = ["| name | trained on | `--bits` | what it is |", "|---|---|---|---|"]
-    lines += [f"| `{name}` | {m['data']} | {m['bits']} | {m['description']} |"
-              for name, m in zoo.MODELS.items() if m["kind"] == "codec"]
+    lines = ["| name | trained on | `--bits` | what it is | how it was chosen |", "|---" * 5 + "|"]
+    for name, m in zoo.MODELS.items():
+        if m["kind"] == "codec":
+            cells = [f"`{name}`", m["data"], str(m["bits"]), m["description"], m.get("chosen", "—")]
+            lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
