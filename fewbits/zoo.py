@@ -3,12 +3,12 @@
     path = checked_path("easyvqa-256")     # the file, its sha256 checked; a path is passed through
     names = made_by(fingerprint)           # the shipped codecs whose files carry this fingerprint byte
 
-The manifest is fewbits/checkpoints/zoo.json, beside the files it names. Each entry gives the
-file, its sha256, the fingerprint byte its .bin files carry (codecs only), the data it was trained
-on, `bits` (the --bits it was trained at), a one-line description, for a codec how it was chosen
-(`chosen`), and the commands that make it at this commit, in order. A photo codec's entries may share a file, each with its own `quality`
-(PhotoCodec.quality), which the codec then encodes at. A `note` says where the shipped file came
-from other code than the commands run today.
+The manifest is fewbits/checkpoints/zoo.json, beside the files it names. Each entry gives the file,
+its sha256, the fingerprint byte its .bin files carry (codecs only), the data it was trained on,
+`bits` (the --bits it was trained at), a one-line description, for a codec how it was chosen
+(`chosen`), and the commands that make it at this commit, in order. A photo codec's entries may
+share a file, each with its own `quality` (PhotoCodec.quality), which the codec then encodes at. A
+`note` says where the shipped file came from other code than the commands run today.
 """
 import hashlib
 import json

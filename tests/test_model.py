@@ -268,8 +268,8 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
 # SHA-256 of the bits (uint8 0/1, 100 images × bits) that each shipped codec codes for the first 100
 # test images (photos-1472: its test set's 70 squares), as the code that shipped it decoded them from
 # its files: the older ones at commit c6c95f7, before container version 2; easyvqa-256 and -64 as
-# retrained with the default recipe (18,000 steps); -128 and the two ablations with the GAN weight
-# at 0.0025; scenes-map-120 and scenes-256 as fine-tuned (EXPERIMENTS.md). A change that moves code
+# retrained with the default recipe (18,000 steps), -128 (at 120 bits) and the two ablations too;
+# scenes-map-120 and scenes-256 as fine-tuned (EXPERIMENTS.md). A change that moves code
 # around must not move a single coded bit.
 BITS_DIGEST = {
     "easyvqa-256": "7b838965c4f0927bae61e30688346530042d78284cba6e6c1e8ff67631e52424",
