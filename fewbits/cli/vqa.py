@@ -70,6 +70,18 @@ def fit(args, make_model, default_out, blind=False):
     return 0
 
 
+def answering(model, train_data, args):
+    """Train a VQA model that learns from the answers -> (model, minutes). On CLEVR its cells learn the
+    scene graph too (vqa.WithGraphs), for a model that has cells to read it from."""
+    if args.data == "clevr" and hasattr(model, "image_features"):
+        both = vqa.WithGraphs(model, args.seed)
+        return model, vqa.train(both, train_data, args.epochs, seed=args.seed, minutes=args.minutes,
+                                desc=type(model).__name__.lower(),
+                                loss_of=lambda idx: both.loss_on(train_data, idx, args.questions))
+    return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes,
+                            desc=type(model).__name__.lower(), questions=args.questions)
+
+
 def judges_main(argv=None, prog="fewbits judges"):
     args = parser(prog, "Train a held-out judge: a VQA model of another family than the loss model's.", True).parse_args(argv)
     readers = {"symbolic": "scenes", "namer": "easyvqa", "symbolic3d": "clevr"}   # judges that learn what the image holds
@@ -84,9 +96,7 @@ def judges_main(argv=None, prog="fewbits judges"):
         if args.family in readers:
             model = vqa.FAMILIES[args.family](train_data.vocab, train_data.answer_names)
             return model, vqa.judges.train_reader(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes)
-        model = vqa.FAMILIES[args.family](len(train_data.vocab), len(train_data.answer_names))
-        return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes, desc=args.family,
-                                questions=args.questions)
+        return answering(vqa.FAMILIES[args.family](len(train_data.vocab), len(train_data.answer_names)), train_data, args)
     return fit(args, make, f"runs/judge-{args.data}-{args.family}.pt")
 
 
@@ -96,7 +106,5 @@ def vqa_main(argv=None, prog="fewbits vqa"):
 
     def make(train_data):
         size = train_data.pixels.shape[-1]                 # 64, or 128 for clevr: 16 × 16 cells
-        model = vqa.VQA(len(train_data.vocab), len(train_data.answer_names), size=size)
-        return model, vqa.train(model, train_data, args.epochs, seed=args.seed, minutes=args.minutes,
-                                questions=args.questions)
+        return answering(vqa.VQA(len(train_data.vocab), len(train_data.answer_names), size=size), train_data, args)
     return fit(args, make, f"runs/vqa-{args.data}-seed{args.seed}.pt", blind=True)

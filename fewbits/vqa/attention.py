@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from .. import files
 from ..nn.question import QuestionEncoder
+from . import reader3d
 
 STRIDE = 8   # the CNN turns a 64×64 image into 8 × 8 cells, a 128×128 one into 16 × 16
 
@@ -114,6 +115,33 @@ class Blind(nn.Module):
 
     def forward(self, x, qi, tokens):
         return self.mlp(self.question(tokens))
+
+
+class WithGraphs(nn.Module):
+    """For training on CLEVR: a VQA model with image_features and answer (this one, or the
+    transformer judge), and a 1×1 head on its 16×16 cells that reads the scene graph there
+    (reader3d's detector targets: is an object's centre in this cell, its shape, colour, material
+    and size, where in the cell). The graph's loss is added to the answers', so the cells learn
+    what each object is from the first step, while the hops are still learning what to ask for;
+    answers alone give the hops little to learn from until the cells say it. Only `vqa` is saved:
+    the head is scaffolding, and the model answers as before."""
+
+    def __init__(self, vqa, seed=0):
+        super().__init__()
+        self.vqa = vqa
+        self.head = nn.Linear(vqa.args.get("dim", vqa.args["width"]), sum(reader3d.CHANNELS))   # the cells' channels
+        self.generator = torch.Generator().manual_seed(seed)           # which questions each step trains on
+
+    def loss_on(self, data, idx, questions=4):
+        """Answers' cross-entropy on `questions` per image, plus the graph's loss, on training images idx."""
+        feats = self.vqa.image_features(data.images(idx))                # (B, 256, C), once for both
+        qi, tokens, answers = data.questions_of(idx)
+        keep = some_questions(qi, questions, self.generator)
+        loss = F.cross_entropy(self.vqa.answer(feats, qi[keep], tokens[keep]), answers[keep])
+        grid = self.head(feats).transpose(1, 2).unflatten(2, (reader3d.GRID, reader3d.GRID))  # (B, channels, 16, 16)
+        graphs = [data.scenes[i] for i in idx.tolist()]
+        return loss + reader3d.grid_loss(reader3d.split_heads(grid),
+                                         *reader3d.grid_targets(graphs, reader3d.clevr.ATTRS, reader3d.CELL, reader3d.GRID))
 
 
 # ---- training and checkpoints ------------------------------------------------------------------

@@ -159,14 +159,19 @@ class Transformer(nn.Module):
         self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**kind), layers, nn.LayerNorm(dim))
         self.head = nn.Linear(dim, num_answers)
 
-    def forward(self, x, qi, tokens):                   # -> (Q, answers)
-        cells = self.cells(with_waves(self.cnn(x - 0.5)).flatten(2).transpose(1, 2))    # (B, 64, dim)
-        memory = self.encoder(cells)[qi]                                  # once per image, then (Q, 64, dim)
+    def image_features(self, x):                        # (B, 3, 64, 64) -> the encoder's cells (B, 64, dim)
+        return self.encoder(self.cells(with_waves(self.cnn(x - 0.5)).flatten(2).transpose(1, 2)))
+
+    def answer(self, feats, qi, tokens):                # -> (Q, answers)
+        memory = feats[qi]                                                # (Q, 64, dim)
         h = torch.cat([self.ask.expand(len(tokens), 1, -1), self.words(tokens)], 1)       # (Q, 1 + L, dim)
-        h = h + self.places(torch.arange(h.shape[1], device=x.device))
+        h = h + self.places(torch.arange(h.shape[1], device=tokens.device))
         padding = torch.cat([torch.zeros_like(tokens[:, :1]), tokens], 1) == 0
         padding[:, 0] = False                                                 # the answer token is never padding
         return self.head(self.decoder(h, memory, tgt_key_padding_mask=padding)[:, 0])
+
+    def forward(self, x, qi, tokens):                   # -> (Q, answers)
+        return self.answer(self.image_features(x), qi, tokens)
 
 
 # ---- detector + program executor -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..data import clevr, render, tokenize
 
 SIZE, CELL = 128, 8          # pixels; where two centres share a cell, the later one is kept
 GRID = SIZE // CELL
+CHANNELS = [1, *(len(v) for v in clevr.ATTRS.values()), 2]       # objectness, attributes, (du, dv)
 
 
 def answer_table(graph):
@@ -81,6 +82,12 @@ def grid_objects(h, attrs, cell, place=("u", "v")):
     return images
 
 
+def split_heads(out):
+    """A detector's output (B, sum(CHANNELS), 16, 16) -> its heads, as Symbolic3D.heads gives them."""
+    out = out.split(CHANNELS, dim=1)
+    return {"object": out[0][:, 0], **dict(zip(clevr.ATTRS, out[1:-1])), "offset": torch.sigmoid(out[-1])}
+
+
 def read(h):
     """The 3D detector's heads -> scene graphs, each object with the place on the ground below its
     centre."""
@@ -97,7 +104,6 @@ class Symbolic3D(nn.Module):
     def __init__(self, vocab, answer_names, width=64):
         super().__init__()
         self.args = dict(vocab=list(vocab), answer_names=list(answer_names), width=width)
-        self.channels = [1, *(len(v) for v in clevr.ATTRS.values()), 2]   # objectness, attributes, (du, dv)
 
         def conv(cin, cout, stride=1):
             return [nn.Conv2d(cin, cout, 3, stride, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -105,13 +111,12 @@ class Symbolic3D(nn.Module):
         # the camera spans 5 cells
         self.cnn = nn.Sequential(*conv(3, 32, 2), *conv(32, 32, 2), *conv(32, width, 2),
                                  *conv(width, width), *conv(width, width), *conv(width, width),
-                                 nn.Conv2d(width, sum(self.channels), 1))
+                                 nn.Conv2d(width, sum(CHANNELS), 1))
 
     def heads(self, x):
         """(B, 3, 128, 128) -> {"object": (B, 16, 16) logits, "size": (B, 2, 16, 16) logits, ...,
         "offset": (B, 2, 16, 16) in [0, 1]}"""
-        out = self.cnn(x - 0.5).split(self.channels, dim=1)
-        return {"object": out[0][:, 0], **dict(zip(clevr.ATTRS, out[1:-1])), "offset": torch.sigmoid(out[-1])}
+        return split_heads(self.cnn(x - 0.5))
 
     def loss_on(self, data, idx):
         """The loss on training images idx, read off their scene graphs."""
