@@ -136,12 +136,12 @@ class WithGraphs(nn.Module):
         """Answers' cross-entropy on `questions` per image, plus the graph's loss, on training images idx."""
         feats = self.vqa.image_features(data.images(idx))                # (B, 256, C), once for both
         qi, tokens, answers = data.questions_of(idx)
-        keep = some_questions(qi, questions, self.generator)
-        loss = F.cross_entropy(self.vqa.answer(feats, qi[keep], tokens[keep]), answers[keep])
+        if questions:                                                    # 0: all of them, as train() reads it
+            keep = some_questions(qi, questions, self.generator)
+            qi, tokens, answers = qi[keep], tokens[keep], answers[keep]
+        loss = F.cross_entropy(self.vqa.answer(feats, qi, tokens), answers)
         grid = self.head(feats).transpose(1, 2).unflatten(2, (reader3d.GRID, reader3d.GRID))  # (B, channels, 16, 16)
-        graphs = [data.scenes[i] for i in idx.tolist()]
-        return loss + reader3d.grid_loss(reader3d.split_heads(grid),
-                                         *reader3d.grid_targets(graphs, reader3d.clevr.ATTRS, reader3d.CELL, reader3d.GRID))
+        return loss + reader3d.graph_loss(grid, [data.scenes[i] for i in idx.tolist()])
 
 
 # ---- training and checkpoints ------------------------------------------------------------------

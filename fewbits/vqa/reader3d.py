@@ -88,6 +88,11 @@ def split_heads(out):
     return {"object": out[0][:, 0], **dict(zip(clevr.ATTRS, out[1:-1])), "offset": torch.sigmoid(out[-1])}
 
 
+def graph_loss(out, graphs):
+    """A detector's output (B, sum(CHANNELS), 16, 16) -> its loss against the images' scene graphs."""
+    return grid_loss(split_heads(out), *grid_targets(graphs, clevr.ATTRS, CELL, GRID))
+
+
 def read(h):
     """The 3D detector's heads -> scene graphs, each object with the place on the ground below its
     centre."""
@@ -124,7 +129,7 @@ class Symbolic3D(nn.Module):
 
     def loss(self, x, graphs):
         """The detector's loss on images x (B, 3, 128, 128) against their scene graphs."""
-        return grid_loss(self.heads(x), *grid_targets(graphs, clevr.ATTRS, CELL, GRID))
+        return graph_loss(self.cnn(x - 0.5), graphs)
 
     @torch.no_grad()
     def detect(self, x):
