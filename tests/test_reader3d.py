@@ -93,7 +93,7 @@ def test_a_judge_that_cant_read_the_data_is_refused_in_one_line(argv, capsys):
     assert err.count("\n") == 1 and err.startswith("error: the ")
 
 
-@pytest.mark.parametrize("family", ["attention", "transformer"])
+@pytest.mark.parametrize("family", ["attention", "objects", "transformer"])
 def test_a_clevr_vqa_model_learns_the_graph_beside_the_answers(family, tmp_path, monkeypatch):
     """WithGraphs adds the detector's loss on a VQA model's own cells: a few steps on 12 scenes
     lower it, and what is saved is the VQA model alone, which answers as before."""
@@ -118,3 +118,36 @@ def test_a_clevr_vqa_model_learns_the_graph_beside_the_answers(family, tmp_path,
     assert losses[-1] < 0.5 * losses[0], losses
     assert set(model.state_dict()) == set(VQA(len(data.vocab), len(data.answer_names)).state_dict())
     assert model.eval()(data.images(torch.arange(2)), torch.tensor([0, 1]), data.questions_of(torch.arange(2))[1][:2]).shape[0] == 2
+
+
+def test_the_objects_model_looks_only_where_its_graph_head_sees_an_object():
+    """ObjectVQA's hops attend over the cells its graph head says hold an object, and count those:
+    with the head's objectness set to 'here' in two cells and 'not here' elsewhere, each hop's
+    attention is on those two cells and its count is at most 2. A checkpoint rebuilds the class."""
+    from fewbits.vqa import ObjectVQA, attention, judges
+    torch.manual_seed(0)
+    model = ObjectVQA(20, 5).eval()
+    with torch.no_grad():
+        model.graph.bias[0] = -30.0                        # objectness: nowhere...
+        model.graph.weight[0] = 0.0
+    feats = torch.randn(1, 256, 64)
+    feats[0, :, 0] = 0.0
+    feats[0, [17, 200], 0] = 1.0                           # ...but where feature 0 is 1
+    with torch.no_grad():
+        model.graph.weight[0, 0] = 60.0
+    seen = []
+    hop = attention.Hop.forward
+    def spy(self, *args, **kwargs):
+        out = hop(self, *args, **kwargs)
+        seen.append(out)
+        return out
+    attention.Hop.forward = spy
+    try:
+        model.answer(feats, torch.tensor([0, 0]), torch.randint(1, 20, (2, 6)))
+    finally:
+        attention.Hop.forward = hop
+    for out in seen:
+        assert out["attn"][:, [17, 200]].sum(1).min() > 0.99
+        assert out["count"].max() <= 2.0 + 1e-4
+    ckpt = attention.vqa_checkpoint(model, type("D", (), {"vocab": [], "answer_names": [], "families": []})())
+    assert ckpt["family"] == "objects" and judges.FAMILIES[ckpt["family"]] is ObjectVQA

@@ -24,7 +24,7 @@ def parser(prog, description, judges):
     p = argparse.ArgumentParser(prog=prog, description=description)
     if judges:
         p.add_argument("--data", default="easyvqa", choices=["easyvqa", "scenes", "clevr"])
-        p.add_argument("--family", default="film", choices=[f for f in vqa.FAMILIES if f != "attention"])
+        p.add_argument("--family", default="film", choices=[f for f in vqa.FAMILIES if f not in ("attention", "objects")])
     else:
         p.add_argument("--data", default="scenes", choices=["easyvqa", "scenes", "clevr"])
     p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
@@ -105,6 +105,7 @@ def vqa_main(argv=None, prog="fewbits vqa"):
     args.epochs = args.epochs or {"easyvqa": 30, "scenes": 11, "clevr": 11}[args.data]
 
     def make(train_data):
-        size = train_data.pixels.shape[-1]                 # 64, or 128 for clevr: 16 × 16 cells
-        return answering(vqa.VQA(len(train_data.vocab), len(train_data.answer_names), size=size), train_data, args)
+        shape = len(train_data.vocab), len(train_data.answer_names)
+        model = vqa.ObjectVQA(*shape) if args.data == "clevr" else vqa.VQA(*shape)   # clevr: 128 px, its graph
+        return answering(model, train_data, args)
     return fit(args, make, f"runs/vqa-{args.data}-seed{args.seed}.pt", blind=True)

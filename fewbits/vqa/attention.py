@@ -52,18 +52,24 @@ class Hop(nn.Module):
         self.fc1, self.fc2, self.score = nn.Linear(cin, width), nn.Linear(width, width), nn.Linear(width, 1)
         self.norm = nn.BatchNorm1d(width, affine=False)      # FiLM supplies the affine part
 
-    def forward(self, cells, values, gamma, beta, extra=0):   # cells (Q, N, cin); values (Q, N, C); gamma, beta (Q, width)
+    def forward(self, cells, values, gamma, beta, extra=0, here=None):
+        # cells (Q, N, cin); values (Q, N, C); gamma, beta (Q, width); here (Q, N): log P(an object is here)
         h = self.fc1(cells) + extra
         h = self.norm(h.flatten(0, 1)).view(h.shape)         # batch statistics over every (question, cell)
         h = h * (1 + gamma[:, None]) + beta[:, None]
         h = F.relu(self.fc2(F.relu(h)))                    # (Q, N, width)
         score = 4 * self.score(h).squeeze(2)               # (Q, N); ×4: lets the softmax get sharp early
+        fits = torch.sigmoid(score)
+        if here is not None:                               # look at objects only, and count objects
+            score, fits = score + here, fits * here.exp()
         attn = score.softmax(1)[:, :, None]                # (Q, N, 1)
-        return {"vec": (attn * values).sum(1), "attn": attn, "count": torch.sigmoid(score).sum(1, keepdim=True),
+        return {"vec": (attn * values).sum(1), "attn": attn, "count": fits.sum(1, keepdim=True),
                 "top": score.amax(1, keepdim=True)}                   # how well the best cell fits
 
 
 class VQA(nn.Module):
+    family = "attention"           # its name in judges.FAMILIES, which load_vqa rebuilds it by
+
     def __init__(self, vocab_size, num_answers, width=64, hidden=64, qdim=128, size=64):
         super().__init__()
         self.args = dict(vocab_size=vocab_size, num_answers=num_answers, width=width, hidden=hidden, qdim=qdim)
@@ -105,6 +111,51 @@ class VQA(nn.Module):
         return self.answer(self.image_features(x), qi, tokens)
 
 
+class ObjectVQA(VQA):
+    """The attention model for CLEVR in 3D (128×128, 16×16 cells), whose cells also say what object
+    they hold: a 1×1 head reads reader3d's scene-graph channels off each cell (is an object's centre
+    here, its shape, colour, material, size, and where in the cell), trained on the graphs beside
+    the answers (WithGraphs). The hops then look at objects, not cells:
+        attention = softmax(score + log P(object here))   only cells that hold an object compete
+        count     = sum of P(object here) · sigmoid(score)   a number of objects, not of cells
+        each cell's input and what a hop reads include its graph (P(object), attribute probabilities),
+        and its position is the cell plus the head's offset: where the centre is, not the cell's middle
+    and the answer also sees |what hop 1 read - what hop 2 read| and count 1 - count 2, which
+    "is the A the same colour as the B?" and "are there more A than B?" ask for. On answers alone,
+    with soft counts over every cell, those two families stayed at chance (EXPERIMENTS.md)."""
+    family = "objects"
+
+    def __init__(self, vocab_size, num_answers, width=64, hidden=64, qdim=128, size=128):
+        super().__init__(vocab_size, num_answers, width, hidden, qdim, size)
+        said = sum(reader3d.CHANNELS) - 2                  # P(object) and the attributes' probabilities
+        self.graph = nn.Linear(width, sum(reader3d.CHANNELS))
+        self.hop1 = Hop(width + said + 2, hidden)
+        self.hop2 = Hop(width + said + 6, hidden)
+        self.mlp = nn.Sequential(nn.Linear(qdim + 3 * (width + said) + 7, 256), nn.ReLU(), nn.Linear(256, num_answers))
+        del self.nudge                                     # the head's offset places the centre
+        self.register_buffer("corner", self.xy - 1 / (self.cells - 1))   # each cell's top-left, in [-1, 1]
+
+    def described(self, cells):
+        """Cells (Q, N, C) -> log P(object) (Q, N), what the graph says of each (Q, N, said), its centre (Q, N, 2)."""
+        out = self.graph(cells).split(reader3d.CHANNELS, dim=2)
+        said = torch.cat([torch.sigmoid(out[0])] + [o.softmax(2) for o in out[1:-1]], 2)
+        xy = self.corner + torch.sigmoid(out[-1]) * 2 / (self.cells - 1)
+        return F.logsigmoid(out[0]).squeeze(2), said, xy
+
+    def answer(self, feats, qi, tokens):
+        q = self.question(tokens)
+        g1, b1, g2, b2 = self.film(q).chunk(4, dim=1)
+        here, said, xy = self.described(feats[qi])
+        cells = torch.cat([feats[qi], said], 2)                         # (Q, N, C + said)
+        one = self.hop1(torch.cat([cells, xy], 2), cells, g1, b1, here=here)
+        where = (one["attn"] * xy).sum(1)                                # (Q, 2) hop 1's object position
+        offset = xy - where[:, None]
+        two = self.hop2(torch.cat([cells, xy, offset, offset.norm(dim=2, keepdim=True), one["attn"]], 2), cells,
+                        g2, b2, self.carry(one["vec"][:, :feats.shape[2]])[:, None], here=here)
+        return self.mlp(torch.cat([q, one["vec"], two["vec"], (one["vec"] - two["vec"]).abs(), one["count"],
+                                   two["count"], one["count"] - two["count"], one["top"], two["top"], where], 1))
+
+
 class Blind(nn.Module):
     """The question-only baseline: the same question encoder, no image. Shows what priors alone give."""
 
@@ -124,12 +175,14 @@ class WithGraphs(nn.Module):
     and size, where in the cell). The graph's loss is added to the answers', so the cells learn
     what each object is from the first step, while the hops are still learning what to ask for;
     answers alone give the hops little to learn from until the cells say it. Only `vqa` is saved:
-    the head is scaffolding, and the model answers as before."""
+    the head is scaffolding, and the model answers as before (ObjectVQA's head is its own, and it
+    answers from what the head reads)."""
 
     def __init__(self, vqa, seed=0):
         super().__init__()
         self.vqa = vqa
-        self.head = nn.Linear(vqa.args.get("dim", vqa.args["width"]), sum(reader3d.CHANNELS))   # the cells' channels
+        self.head = getattr(vqa, "graph", None) or nn.Linear(vqa.args.get("dim", vqa.args["width"]),
+                                                             sum(reader3d.CHANNELS))   # ObjectVQA has its own
         self.generator = torch.Generator().manual_seed(seed)           # which questions each step trains on
 
     def loss_on(self, data, idx, questions=4):
@@ -197,5 +250,6 @@ def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, des
 
 def vqa_checkpoint(model, dataset, **info):
     """Everything needed to rebuild and use the model alone: its arguments, weights, words and answers."""
+    info = {"family": model.family, **info} if hasattr(model, "family") else info
     return {"model_args": model.args, "model": model.state_dict(), "vocab": dataset.vocab,
             "answers": dataset.answer_names, "families": dataset.families, **info}

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from .. import files, zoo
 from ..data import scenes, tokenize
 from ..nn.question import QuestionEncoder
-from .attention import VQA, train
+from .attention import VQA, ObjectVQA, train
 from .namer import Namer
 from . import reader3d
 from .reader3d import Symbolic3D, looked_up
@@ -235,7 +235,7 @@ def train_reader(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=No
                  loss_of=lambda idx: model.loss_on(data, idx))
 
 
-FAMILIES = {"attention": VQA, "film": FiLM, "fusion": Fusion, "transformer": Transformer, "symbolic": Symbolic,
+FAMILIES = {"attention": VQA, "objects": ObjectVQA, "film": FiLM, "fusion": Fusion, "transformer": Transformer, "symbolic": Symbolic,
             "namer": Namer, "symbolic3d": Symbolic3D}
 
 
