@@ -188,11 +188,8 @@ class WithGraphs(nn.Module):
     def loss_on(self, data, idx, questions=4):
         """Answers' cross-entropy on `questions` per image, plus the graph's loss, on training images idx."""
         feats = self.vqa.image_features(data.images(idx))                # (B, 256, C), once for both
-        qi, tokens, answers = data.questions_of(idx)
-        if questions:                                                    # 0: all of them, as train() reads it
-            keep = some_questions(qi, questions, self.generator)
-            qi, tokens, answers = qi[keep], tokens[keep], answers[keep]
-        loss = F.cross_entropy(self.vqa.answer(feats, qi, tokens), answers)
+        loss = answer_loss(lambda qi, tokens: self.vqa.answer(feats, qi, tokens), data, idx, questions,
+                           self.generator)
         grid = self.head(feats).transpose(1, 2).unflatten(2, (reader3d.GRID, reader3d.GRID))  # (B, channels, 16, 16)
         return loss + reader3d.graph_loss(grid, [data.scenes[i] for i in idx.tolist()])
 
@@ -208,20 +205,25 @@ def some_questions(qi, k, generator):
     return rank - torch.searchsorted(qi, qi) < k
 
 
+def answer_loss(answer, data, idx, questions, generator):
+    """The answers' cross-entropy on images idx: all their questions, or `questions` per image drawn
+    with `generator` (CLEVR: 4 of an image's 15 make a step 4× faster; the hops run per question).
+    answer(qi, tokens) -> logits (Q, answers)."""
+    qi, tokens, answers = data.questions_of(idx)
+    if questions:
+        keep = some_questions(qi, questions, generator)
+        qi, tokens, answers = qi[keep], tokens[keep], answers[keep]
+    return F.cross_entropy(answer(qi, tokens), answers)
+
+
 def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, desc="train", loss_of=None,
           questions=0):
     """AdamW with a one-cycle schedule over `epochs` passes of the images (each batch brings all of
     its images' questions, or `questions` of them per image, drawn afresh each time); stops early
     after `minutes`. Returns the minutes taken.
     loss_of(idx) -> loss replaces the answers' cross-entropy (judges.py's detector learns scene graphs)."""
-    def answer_loss(idx):
-        qi, tokens, answers = data.questions_of(idx)
-        if questions:        # CLEVR: 4 of an image's 15 make a step 4× faster (the hops run per question)
-            keep = some_questions(qi, questions, g)
-            qi, tokens, answers = qi[keep], tokens[keep], answers[keep]
-        return F.cross_entropy(model(data.images(idx), qi, tokens), answers)
-
-    loss_of = loss_of or answer_loss
+    loss_of = loss_of or (lambda idx: answer_loss(lambda qi, tokens: model(data.images(idx), qi, tokens),
+                                                  data, idx, questions, g))
     g = torch.Generator().manual_seed(seed)
     steps = epochs * -(-len(data) // batch_size)                    # batches per epoch, rounded up
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -241,6 +243,9 @@ def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, des
             out_of_time = bool(minutes) and time.time() - start > 60 * minutes
             if out_of_time:
                 break
+        if bar.disable:                                             # a log: one line per pass instead
+            print(f"{desc}: pass {epoch + 1}/{epochs}, loss {loss.item():.3f}, "
+                  f"{(time.time() - start) / 60:.1f} minutes", flush=True)
         if out_of_time:
             break
     bar.close()
