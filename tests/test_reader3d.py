@@ -9,7 +9,7 @@ import torch
 from fewbits.data import clevr, encode_questions
 from fewbits.data.datasets import build_vocab
 from fewbits.vqa import reader3d
-from fewbits.vqa.reader3d import CELL, Symbolic3D, read
+from fewbits.vqa.reader3d import CELL, GRID, Symbolic3D, read
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,25 @@ def test_a_perfect_grid_reads_back_the_graphs_on_the_ground(split):
         for t, f in zip(sorted(true["objects"], key=key), sorted(found["objects"], key=key)):
             assert all(f[k] == t[k] for k in clevr.ATTRS)
             assert abs(f["x"] - t["x"]) < 0.01 and abs(f["y"] - t["y"]) < 0.01, (t, f)
+
+
+def test_one_object_seen_in_two_cells_is_read_once():
+    """The detector often lights a cell next to an object's own, pointing at the same centre: a cell
+    whose centre is within MERGE pixels of a surer one's is dropped, one a little further is not
+    (true centres are at least 6 px apart in the validation scenes), and a faint cell over
+    THRESHOLD is kept."""
+    def heads(cells):                                  # [(cv, cu, objectness, du, dv)] on an empty grid
+        h = {"object": torch.full((1, GRID, GRID), -10.0), "offset": torch.zeros(1, 2, GRID, GRID)}
+        h.update({k: torch.zeros(1, len(v), GRID, GRID) for k, v in clevr.ATTRS.items()})
+        for cv, cu, logit, du, dv in cells:
+            h["object"][0, cv, cu], h["offset"][0, :, cv, cu] = logit, torch.tensor([du, dv])
+        return h
+    twice = read(heads([(5, 5, 3.0, 0.9, 0.5), (5, 6, 1.0, 0.1, 0.5)]))[0]["objects"]     # 1.6 px apart
+    assert len(twice) == 1 and abs(twice[0]["u"] - 5.9 * CELL) < 1e-4                     # the surer cell's
+    apart = read(heads([(5, 5, 3.0, 0.2, 0.5), (5, 6, 1.0, 0.0, 0.5)]))[0]["objects"]     # 6.4 px apart
+    assert len(apart) == 2
+    faint = read(heads([(5, 5, reader3d.THRESHOLD + 0.1, 0.5, 0.5)]))[0]["objects"]
+    assert len(faint) == 1 and reader3d.MERGE > 1.6 and reader3d.MERGE < 6.0
 
 
 @pytest.mark.parametrize("shift", [(1.0, 0.0), (0.0, 1.0), (-0.7, -0.7)])

@@ -22,6 +22,12 @@ from ..data import clevr, render, tokenize
 SIZE, CELL = 128, 8          # pixels; where two centres share a cell, the later one is kept
 GRID = SIZE // CELL
 CHANNELS = [1, *(len(v) for v in clevr.ATTRS.values()), 2]       # objectness, attributes, (du, dv)
+# Reading the grid: in half the scenes two centres fall in neighbouring cells, and the detector
+# then often sees one object in two cells, or a true cell only faintly. Taking every cell with
+# objectness over -1.5 (logit) and dropping a cell whose centre is within 5 px of a surer one's got
+# the number of objects right in 93.0% of the validation scenes, against 72.8% for "> 0" alone
+# (EXPERIMENTS.md, "CLEVR in 3D").
+THRESHOLD, MERGE = -1.5, 5.0
 
 
 def answer_table(graph):
@@ -68,16 +74,21 @@ def grid_loss(h, target, offset):
     return loss + 10 * ((h["offset"] - offset) ** 2).sum(1)[here].mean()
 
 
-def grid_objects(h, attrs, cell, place=("u", "v")):
-    """The detector's heads -> per image, its objects: one wherever objectness > 0, each attribute
-    its most likely value, and its centre in pixels at o[place[0]], o[place[1]]."""
+def grid_objects(h, attrs, cell, place=("u", "v"), threshold=0.0, merge=0.0):
+    """The detector's heads -> per image, its objects: one wherever objectness > threshold, each
+    attribute its most likely value, and its centre in pixels at o[place[0]], o[place[1]]. A cell
+    whose centre is within `merge` pixels of a surer cell's is the same object seen twice."""
     images = []
     for b in range(len(h["object"])):
+        cells = sorted((h["object"][b] > threshold).nonzero().tolist(), key=lambda c: -h["object"][b, c[0], c[1]])
         objects = []
-        for cv, cu in (h["object"][b] > 0).nonzero().tolist():
-            o = {k: values[h[k][b, :, cv, cu].argmax()] for k, values in attrs.items()}
+        for cv, cu in cells:
             du, dv = h["offset"][b, :, cv, cu].tolist()
-            objects.append({**o, place[0]: (cu + du) * cell, place[1]: (cv + dv) * cell})
+            u, v = (cu + du) * cell, (cv + dv) * cell
+            if any((u - o[place[0]]) ** 2 + (v - o[place[1]]) ** 2 < merge ** 2 for o in objects):
+                continue
+            o = {k: values[h[k][b, :, cv, cu].argmax()] for k, values in attrs.items()}
+            objects.append({**o, place[0]: u, place[1]: v})
         images.append(objects)
     return images
 
@@ -97,7 +108,7 @@ def read(h):
     """The 3D detector's heads -> scene graphs, each object with the place on the ground below its
     centre."""
     graphs = []
-    for objects in grid_objects(h, clevr.ATTRS, CELL):
+    for objects in grid_objects(h, clevr.ATTRS, CELL, threshold=THRESHOLD, merge=MERGE):
         for o in objects:
             wx, wy = render.CAMERA.unproject(o["u"], o["v"], SIZE, render.SIZES[o["size"]])
             o.update(x=wx.item(), y=wy.item())
