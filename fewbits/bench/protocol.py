@@ -134,7 +134,8 @@ def benchmark(name, codecs, limit=None, split="test"):
     panel, vocab = vqa.load_panel(name)
     test = datasets.load(name, split, vocab=vocab)
     methods = codec_methods(codecs) + baselines.methods(name, test)
-    features = panel["attention"]     # FD from the attention judge's CNN: it knows these images
+    # FD from a judge's CNN, which knows these images: the same-family one's if shipped
+    features = panel.get("attention", panel[vqa.PANEL[name][-1]])
     truth = namer.labels_of(test)[0] if name == "easyvqa" else test.scenes   # once, for all
 
     def measure_one(method):          # and what the strictest reader reads wrong (readers())

@@ -53,7 +53,7 @@ def vqa_tables(name, rows, families):
     held_out, pct = vqa.PANEL[name], lambda v: f"{100 * v:.1f}%"
     header = ["method", "bits / image", "**held out**", *held_out, "all right", "*attention*",
               "PSNR dB", "SSIM", "FD", "encode img/s", "decode img/s"]
-    overall = lambda r, j: pct(r.retention[j]["overall"])
+    overall = lambda r, j: pct(r.retention[j]["overall"]) if j in r.retention else "—"
     lines = [f"### {name}", "", *table(header, [
         [label, f"{r.bits:.0f}", f"**{pct(r.held_out['overall'])}**",
          *(overall(r, j) for j in held_out), pct(r.all_right), f"*{overall(r, 'attention')}*",

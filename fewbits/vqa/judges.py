@@ -256,13 +256,14 @@ def load_vqa(path, device="cpu"):
 
 def load_panel(name):
     """{label: model} for dataset `name`, from the zoo: the held-out families, then "attention"
-    (attention.py's model with another seed than the loss model's: the same family, shown for
-    comparison only). -> (panel, the words they read). CheckpointError where none is shipped."""
+    where the zoo has one (attention.py's model with another seed than the loss model's: the same
+    family, shown for comparison only). -> (panel, the words they read). CheckpointError where none is shipped."""
     if name not in PANEL:
         raise files.CheckpointError(f"{name}: no panel of judges is shipped for it yet "
                                     f"(`fewbits judges --data {name}` trains them)")
     panel, first = {}, None
-    for family, model_name in [(f, f"judge-{name}-{f}") for f in PANEL[name]] + [("attention", f"vqa-{name}-judge")]:
+    same_family = [("attention", f"vqa-{name}-judge")] if f"vqa-{name}-judge" in zoo.MODELS else []
+    for family, model_name in [(f, f"judge-{name}-{f}") for f in PANEL[name]] + same_family:
         model, ckpt = load_vqa(model_name)
         if first is not None and (ckpt["vocab"], ckpt["answers"]) != (first["vocab"], first["answers"]):
             raise files.CheckpointError(f"{model_name}: trained on other words or answers than the rest of the panel")
