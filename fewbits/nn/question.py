@@ -12,6 +12,10 @@ class QuestionEncoder(nn.Module):
         self.gru = nn.GRU(64, qdim, batch_first=True)
 
     def forward(self, tokens):
+        return self.words(tokens)[0]
+
+    def words(self, tokens):
+        """-> (the last word's state (Q, qdim), every word's state (Q, L, qdim))"""
         out, _ = self.gru(self.embed(tokens))
         last = (tokens > 0).sum(1).clamp(min=1) - 1
-        return out[torch.arange(len(tokens)), last]
+        return out[torch.arange(len(tokens)), last], out

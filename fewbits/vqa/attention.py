@@ -121,8 +121,11 @@ class ObjectVQA(VQA):
         each cell's input and what a hop reads include its graph (P(object), attribute probabilities),
         and its position is the cell plus the head's offset: where the centre is, not the cell's middle
     and the answer also sees |what hop 1 read - what hop 2 read| and count 1 - count 2, which
-    "is the A the same colour as the B?" and "are there more A than B?" ask for. On answers alone,
-    with soft counts over every cell, those two families stayed at chance (EXPERIMENTS.md)."""
+    "is the A the same colour as the B?" and "are there more A than B?" ask for. Each hop is steered
+    by the question and by the words it picks (an attention over the GRU's states at every word, as
+    MAC's control unit does, Hudson & Manning 2018): hop 1 can read "the gray object" and hop 2 "the
+    brown object" of one question. With one question vector for both hops, those two families
+    stayed at chance (EXPERIMENTS.md)."""
     family = "objects"
 
     def __init__(self, vocab_size, num_answers, width=64, hidden=64, qdim=128, size=128):
@@ -132,6 +135,8 @@ class ObjectVQA(VQA):
         self.hop1 = Hop(width + said + 2, hidden)
         self.hop2 = Hop(width + said + 6, hidden)
         self.mlp = nn.Sequential(nn.Linear(qdim + 3 * (width + said) + 7, 256), nn.ReLU(), nn.Linear(256, num_answers))
+        self.pick = nn.Linear(qdim, 2 * qdim)              # per hop, which words to read: a query from q
+        self.film = nn.Linear(3 * qdim, 4 * hidden)        # (γ, β) of each hop from q and the words it read
         del self.nudge                                     # the head's offset places the centre
         self.register_buffer("corner", self.xy - 1 / (self.cells - 1))   # each cell's top-left, in [-1, 1]
 
@@ -142,9 +147,15 @@ class ObjectVQA(VQA):
         xy = self.corner + torch.sigmoid(out[-1]) * 2 / (self.cells - 1)
         return F.logsigmoid(out[0]).squeeze(2), said, xy
 
+    def steer(self, tokens):
+        """-> q (Q, qdim) and the FiLM parameters γ1, β1, γ2, β2 (Q, hidden) of the two hops."""
+        q, states = self.question.words(tokens)                          # (Q, qdim), (Q, L, qdim)
+        scores = torch.einsum("qhd,qld->qhl", self.pick(q).unflatten(1, (2, -1)), states)   # (Q, 2 hops, L)
+        read = scores.masked_fill((tokens == 0)[:, None], float("-inf")).softmax(2) @ states    # (Q, 2, qdim)
+        return q, self.film(torch.cat([q, read.flatten(1)], 1)).chunk(4, dim=1)
+
     def answer(self, feats, qi, tokens):
-        q = self.question(tokens)
-        g1, b1, g2, b2 = self.film(q).chunk(4, dim=1)
+        q, (g1, b1, g2, b2) = self.steer(tokens)
         here, said, xy = self.described(feats[qi])
         cells = torch.cat([feats[qi], said], 2)                         # (Q, N, C + said)
         one = self.hop1(torch.cat([cells, xy], 2), cells, g1, b1, here=here)
