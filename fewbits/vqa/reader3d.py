@@ -23,10 +23,9 @@ SIZE, CELL = 128, 8          # pixels; where two centres share a cell, the later
 GRID = SIZE // CELL
 CHANNELS = [1, *(len(v) for v in clevr.ATTRS.values()), 2]       # objectness, attributes, (du, dv)
 # Reading the grid: in half the scenes two centres fall in neighbouring cells, and the detector
-# then often sees one object in two cells, or a true cell only faintly. Taking every cell with
-# objectness over -1.5 (logit) and dropping a cell whose centre is within 5 px of a surer one's got
-# the number of objects right in 93.0% of the validation scenes, against 72.8% for "> 0" alone
-# (EXPERIMENTS.md, "CLEVR in 3D").
+# then often sees one object in two cells, or a true cell only faintly. So a cell counts from a
+# low objectness logit on, and one whose centre is within MERGE pixels of a surer cell's is that
+# object again; both chosen on the validation scenes (EXPERIMENTS.md, "CLEVR in 3D").
 THRESHOLD, MERGE = -1.5, 5.0
 
 
