@@ -67,10 +67,9 @@ def summary(stats, data, n):
     line = f"validation split ({n} images, real files): {stats['bits']:.1f} bits per file, " \
            f"PSNR {stats['psnr']:.2f} dB"
     if held_out:
+        same = f"; the loss model's family, another seed: {100 * judged['attention']:.1f}%" if "attention" in judged else ""
         line += f"; held-out retention {100 * min(held_out.values()):.1f}% (lowest of " + \
-            ", ".join(f"{k} {100 * v:.1f}%" for k, v in held_out.items()) + ")"
-        if "attention" in judged:
-            line = line[:-1] + f"; the loss model's family, another seed: {100 * judged['attention']:.1f}%)"
+            ", ".join(f"{k} {100 * v:.1f}%" for k, v in held_out.items()) + same + ")"
     if "shapes_named" in stats:
         line += f"; shapes the namer names right {100 * stats['shapes_named']:.1f}%"
     return line

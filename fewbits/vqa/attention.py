@@ -141,7 +141,7 @@ class ObjectVQA(VQA):
         self.register_buffer("corner", self.xy - 1 / (self.cells - 1))   # each cell's top-left, in [-1, 1]
 
     def described(self, cells):
-        """Cells (Q, N, C) -> log P(object) (Q, N), what the graph says of each (Q, N, said), its centre (Q, N, 2)."""
+        """Cells (B, N, C) -> log P(object) (B, N), what the graph says of each (B, N, said), its centre (B, N, 2)."""
         out = self.graph(cells).split(reader3d.CHANNELS, dim=2)
         said = torch.cat([torch.sigmoid(out[0])] + [o.softmax(2) for o in out[1:-1]], 2)
         xy = self.corner + torch.sigmoid(out[-1]) * 2 / (self.cells - 1)
@@ -156,8 +156,8 @@ class ObjectVQA(VQA):
 
     def answer(self, feats, qi, tokens):
         q, (g1, b1, g2, b2) = self.steer(tokens)
-        here, said, xy = self.described(feats[qi])
-        cells = torch.cat([feats[qi], said], 2)                         # (Q, N, C + said)
+        here, said, xy = self.described(feats)                          # once per image, not per question
+        cells, here, xy = torch.cat([feats, said], 2)[qi], here[qi], xy[qi]   # (Q, N, C + said), (Q, N), (Q, N, 2)
         one = self.hop1(torch.cat([cells, xy], 2), cells, g1, b1, here=here)
         where = (one["attn"] * xy).sum(1)                                # (Q, 2) hop 1's object position
         offset = xy - where[:, None]
