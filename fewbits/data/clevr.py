@@ -24,6 +24,7 @@ import itertools
 import math
 import multiprocessing
 import random
+import re
 from contextlib import nullcontext
 
 import numpy as np
@@ -195,6 +196,38 @@ def candidates(scene):
             if a < b:
                 add("compare_integer", "equal", f"are there an equal number of {pa} and {pb}?", "yes" if na == nb else "no")
     return out
+
+
+# ---- what a question is about: the objects each of its two looks should find -----------------
+
+def described(words):
+    """A phrase's words ("small red spheres") -> the description as a (1, 4) table."""
+    desc = {attr: next((v for v in values if v in words or v + "s" in words), "") for attr, values in ATTRS.items()}
+    return table([tuple(desc[attr] or None for attr in ATTRS)])
+
+
+def referents(text, scene):
+    """The objects a question is about, as two lists of indices into scene["objects"] (None where the
+    question has no second set): the set counted or asked about, then, for a comparison, the second
+    one; for a relation, the anchor, then the object asked about. The templates of `candidates`, read
+    backwards, for a model that learns where to look from where the program looks."""
+    objs = scene["objects"]
+    vals = table([values(o) for o in objs])
+
+    def which(phrase, among=range(len(objs))):
+        among = list(among)
+        return [among[k] for k in fits(described(phrase.split()), vals[among])[0].nonzero()[0]]
+    if m := re.fullmatch(r"what \w+ is the (.+) (left of|right of|in front of|behind) the (.+)\?", text):
+        anchor = which(m[3])
+        return anchor, which(m[1], related(objs, anchor[0], m[2]))
+    for template in (r"is there a (.+)\?", r"how many (.+) are there\?", r"what \w+ is the (.+)\?"):
+        if m := re.fullmatch(template, text):
+            return which(m[1]), None
+    for template in (r"is the (.+) the same \w+ as the (.+)\?", r"are there (?:more|fewer) (.+) than (.+)\?",
+                     r"are there an equal number of (.+) and (.+)\?"):
+        if m := re.fullmatch(template, text):
+            return which(m[1]), which(m[2])
+    raise ValueError(f"not a question clevr.py asks: {text!r}")
 
 
 def generate(n, split="train", seed=0, size=IMAGE_SIZE, progress=False, workers=2):

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .. import files
+from ..data import clevr
 from ..nn.question import QuestionEncoder
 from . import reader3d
 
@@ -58,13 +59,13 @@ class Hop(nn.Module):
         h = self.norm(h.flatten(0, 1)).view(h.shape)         # batch statistics over every (question, cell)
         h = h * (1 + gamma[:, None]) + beta[:, None]
         h = F.relu(self.fc2(F.relu(h)))                    # (Q, N, width)
-        score = 4 * self.score(h).squeeze(2)               # (Q, N); ×4: lets the softmax get sharp early
+        score = logit = 4 * self.score(h).squeeze(2)       # (Q, N); ×4: lets the softmax get sharp early
         fits = torch.sigmoid(score)
         if here is not None:                               # look at objects only, and count objects
             score, fits = score + here, fits * here.exp()
         attn = score.softmax(1)[:, :, None]                # (Q, N, 1)
         return {"vec": (attn * values).sum(1), "attn": attn, "count": fits.sum(1, keepdim=True),
-                "top": score.amax(1, keepdim=True)}                   # how well the best cell fits
+                "top": score.amax(1, keepdim=True), "logit": logit}   # how well the best cell fits; each cell
 
 
 class VQA(nn.Module):
@@ -155,6 +156,10 @@ class ObjectVQA(VQA):
         return q, self.film(torch.cat([q, read.flatten(1)], 1)).chunk(4, dim=1)
 
     def answer(self, feats, qi, tokens):
+        return self.look(feats, qi, tokens)[0]
+
+    def look(self, feats, qi, tokens):
+        """-> logits (Q, answers), and what each hop did (Hop.forward's dicts)."""
         q, (g1, b1, g2, b2) = self.steer(tokens)
         here, said, xy = self.described(feats)                          # once per image, not per question
         cells, here, xy = torch.cat([feats, said], 2)[qi], here[qi], xy[qi]   # (Q, N, C + said), (Q, N), (Q, N, 2)
@@ -164,7 +169,7 @@ class ObjectVQA(VQA):
         two = self.hop2(torch.cat([cells, xy, offset, offset.norm(dim=2, keepdim=True), one["attn"]], 2), cells,
                         g2, b2, self.carry(one["vec"][:, :feats.shape[2]])[:, None], here=here)
         return self.mlp(torch.cat([q, one["vec"], two["vec"], (one["vec"] - two["vec"]).abs(), one["count"],
-                                   two["count"], one["count"] - two["count"], one["top"], two["top"], where], 1))
+                                   two["count"], one["count"] - two["count"], one["top"], two["top"], where], 1)), (one, two)
 
 
 class Blind(nn.Module):
@@ -197,12 +202,51 @@ class WithGraphs(nn.Module):
         self.generator = torch.Generator().manual_seed(seed)           # which questions each step trains on
 
     def loss_on(self, data, idx, questions=4):
-        """Answers' cross-entropy on `questions` per image, plus the graph's loss, on training images idx."""
+        """Answers' cross-entropy on `questions` per image, plus the graph's loss, on training images idx;
+        for a model that can say where its hops looked (ObjectVQA.look), also hop_loss."""
         feats = self.vqa.image_features(data.images(idx))                # (B, 256, C), once for both
-        loss = answer_loss(lambda qi, tokens: self.vqa.answer(feats, qi, tokens), data, idx, questions,
-                           self.generator)
+        qi, rows = asked(data, idx, questions, self.generator)
+        tokens, answers = data.q_tokens[rows], data.q_answer[rows]
+        if hasattr(self.vqa, "look"):
+            logits, hops = self.vqa.look(feats, qi, tokens)
+            loss = F.cross_entropy(logits, answers) + hop_loss(hops, *hop_targets(data, idx, qi, rows))
+        else:
+            loss = F.cross_entropy(self.vqa.answer(feats, qi, tokens), answers)
         grid = self.head(feats).transpose(1, 2).unflatten(2, (reader3d.GRID, reader3d.GRID))  # (B, channels, 16, 16)
         return loss + reader3d.graph_loss(grid, [data.scenes[i] for i in idx.tolist()])
+
+
+def hop_targets(data, idx, qi, rows):
+    """Where each hop should look, from the question's program (clevr.referents): the cells that hold
+    the objects of its set, (2 hops, Q, cells) in {0, 1}; which hops a question has a set for (2, Q);
+    and the cells that hold any object (Q, cells)."""
+    target, asked_for = torch.zeros(2, len(rows), reader3d.GRID ** 2), torch.zeros(2, len(rows), dtype=torch.bool)
+    objects = torch.zeros(len(rows), reader3d.GRID ** 2, dtype=torch.bool)
+    images = idx.tolist()
+    for k, (b, row) in enumerate(zip(qi.tolist(), rows.tolist())):
+        scene = data.scenes[images[b]]
+        cells = [reader3d.cell_of(o) for o in scene["objects"]]
+        objects[k, cells] = True
+        for hop, found in enumerate(clevr.referents(data.texts[row], scene)):
+            if found is not None:
+                asked_for[hop, k] = True
+                target[hop, k, [cells[j] for j in found]] = 1
+    return target, asked_for, objects
+
+
+def hop_loss(hops, target, asked_for, objects):
+    """Teaches each hop where to look, as the program does: on every cell that holds an object, does it
+    fit the hop's set (binary cross-entropy of the hop's score), and how much of the hop's attention
+    falls on the set, as -log of it. Answers alone left the first hop idle on comparisons."""
+    loss = 0
+    for hop, t, on in zip(hops, target, asked_for):
+        judged = objects & on[:, None]
+        if judged.any():
+            loss = loss + F.binary_cross_entropy_with_logits(hop["logit"][judged], t[judged])
+        some = on & (t.sum(1) > 0)
+        if some.any():
+            loss = loss - (hop["attn"][..., 0][some] * t[some]).sum(1).clamp_min(1e-6).log().mean()
+    return loss
 
 
 # ---- training and checkpoints ------------------------------------------------------------------
@@ -216,15 +260,21 @@ def some_questions(qi, k, generator):
     return rank - torch.searchsorted(qi, qi) < k
 
 
-def answer_loss(answer, data, idx, questions, generator):
-    """The answers' cross-entropy on images idx: all their questions, or `questions` per image drawn
-    with `generator` (CLEVR: 4 of an image's 15 make a step 4× faster; the hops run per question).
-    answer(qi, tokens) -> logits (Q, answers)."""
-    qi, tokens, answers = data.questions_of(idx)
+def asked(data, idx, questions, generator):
+    """The questions about images idx to train on: all of them, or `questions` per image drawn with
+    `generator` (CLEVR: 4 of an image's 15 make a step 4× faster; the hops run per question)
+    -> the position in idx of each one's image (Q,), and its row in data (Q,)."""
+    qi, rows = data.rows_of(idx)
     if questions:
         keep = some_questions(qi, questions, generator)
-        qi, tokens, answers = qi[keep], tokens[keep], answers[keep]
-    return F.cross_entropy(answer(qi, tokens), answers)
+        qi, rows = qi[keep], rows[keep]
+    return qi, rows
+
+
+def answer_loss(answer, data, idx, questions, generator):
+    """The answers' cross-entropy on images idx (asked); answer(qi, tokens) -> logits (Q, answers)."""
+    qi, rows = asked(data, idx, questions, generator)
+    return F.cross_entropy(answer(qi, data.q_tokens[rows]), data.q_answer[rows])
 
 
 def train(model, data, epochs, batch_size=64, lr=2e-3, seed=0, minutes=None, desc="train", loss_of=None,

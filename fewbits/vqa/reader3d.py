@@ -45,6 +45,11 @@ def answer_table(graph):
     return table
 
 
+def cell_of(o, place=("u", "v")):
+    """The grid cell (row-major index) of an object's centre: where grid_targets puts its labels."""
+    return min(int(o[place[1]] / CELL), GRID - 1) * GRID + min(int(o[place[0]] / CELL), GRID - 1)
+
+
 def grid_targets(graphs, attrs, cell, grid, place=("u", "v")):
     """A detector's labels from scene graphs: class ids {"object": (B, G, G), attribute: (B, G, G)}
     and each centre's place in its cell, offsets (B, 2, G, G) in [0, 1]. The centre is at pixel
