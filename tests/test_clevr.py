@@ -92,3 +92,30 @@ def test_every_family_is_asked_and_the_answers_are_spread(split):
     assert families == set(clevr.FAMILIES)
     yes = [a for _, _, a, f in questions if f == "compare_integer"]
     assert 0.3 < yes.count("yes") / len(yes) < 0.7
+
+
+def test_referents_are_the_objects_the_answers_come_from(split):
+    """clevr.referents reads the templates backwards; each answer must follow from the sets it finds."""
+    _, scenes, questions = split
+    for i, text, answer, family in questions:
+        objs = scenes[i]["objects"]
+        first, second = clevr.referents(text, scenes[i])
+        attr = text.split()[1]
+        if family == "exist":
+            assert (answer == "yes") == bool(first), text
+        elif family == "count":
+            assert answer == str(len(first)), text
+        elif family == "query":
+            assert len(first) == 1 and objs[first[0]][attr] == answer, text
+        elif family == "relate":
+            assert len(first) == len(second) == 1 and objs[second[0]][attr] == answer, text
+        elif family == "compare_attribute":
+            attr = text.split(" the same ")[1].split()[0]
+            a, b = objs[first[0]], objs[second[0]]
+            assert len(first) == len(second) == 1 and (a[attr] == b[attr]) == (answer == "yes"), text
+        else:
+            holds = {"more": len(first) > len(second), "fewer": len(first) < len(second),
+                     "an": len(first) == len(second)}[text.split()[2]]
+            assert holds == (answer == "yes"), text
+    with pytest.raises(ValueError, match="not a question"):
+        clevr.referents("why is the sky blue?", scenes[0])

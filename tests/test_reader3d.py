@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fewbits.data import clevr, encode_questions
-from fewbits.data.datasets import build_vocab
+from fewbits.data.datasets import VQAData, build_vocab
 from fewbits.vqa import reader3d
 from fewbits.vqa.reader3d import CELL, GRID, Symbolic3D, read
 
@@ -170,3 +170,26 @@ def test_the_objects_model_looks_only_where_its_graph_head_sees_an_object():
         assert out["count"].max() <= 2.0 + 1e-4
     ckpt = attention.vqa_checkpoint(model, type("D", (), {"vocab": [], "answer_names": [], "families": []})())
     assert ckpt["family"] == "objects" and judges.FAMILIES[ckpt["family"]] is ObjectVQA
+
+
+def test_hops_are_taught_to_look_at_the_programs_objects():
+    """hop_targets marks the cells grid_targets puts objects in; hop_loss is near 0 for hops that look
+    exactly there and fit only those objects, and large for hops that look at the wrong object."""
+    from fewbits.vqa.attention import hop_loss, hop_targets
+    images, scenes, questions = clevr.generate(4, "test", seed=1, size=128, workers=1)
+    data = VQAData(images.transpose(0, 3, 1, 2), *zip(*[(i, t, a, f) for i, t, a, f in questions]),
+                   clevr.ANSWERS, list(clevr.FAMILIES), build_vocab(clevr.vocabulary()))
+    data.scenes = scenes
+    idx = torch.arange(4)
+    qi, rows = data.rows_of(idx)
+    target, asked_for, objects = hop_targets(data, idx, qi, rows)
+    labels = reader3d.grid_targets(scenes, clevr.ATTRS, reader3d.CELL, reader3d.GRID)[0]["object"].flatten(1)
+    assert torch.equal(objects, labels[qi].bool())
+    assert asked_for[0].all() and asked_for[1].sum() > 0
+
+    def hops(t):
+        attn = t / t.sum(2, keepdim=True).clamp_min(1)
+        return [{"attn": a[..., None], "logit": 20 * (2 * h - 1)} for a, h in zip(attn, t)]
+    assert hop_loss(hops(target), target, asked_for, objects) < 1e-3
+    wrong = objects & (target == 0)
+    assert hop_loss(hops(wrong.float()), target, asked_for, objects) > 5
