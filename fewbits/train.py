@@ -290,7 +290,7 @@ def train(config):
         if config.w_edge:
             terms["edge"] = edge_loss(x_hat, x)
         with autocast:
-            if loss_model is not None and (config.w_kl or config.w_feat):   # both 0: the no-VQA ablation
+            if loss_model is not None and (config.w_kl or config.w_feat or config.w_graph):   # all 0: no VQA
                 with torch.no_grad():
                     f_real = loss_model.image_features(x)           # (B, 64 cells, C)
                     p_real = loss_model.answer(f_real, qi, tokens).float().softmax(1)
