@@ -71,8 +71,8 @@ def test_the_clevr_loss_model_reaches_its_target():
 
 
 def test_misread_is_least_where_the_decode_is_read_as_the_original():
-    """ObjectVQA.misread against a plain reading: its gradient moves a decode's cells toward the
-    original's reading, and a decode read as the original scores lower than any other."""
+    """ObjectVQA.misread: a decode whose cells are the original's scores lower than a random one, and
+    a small step down its gradient lowers it."""
     torch.manual_seed(0)
     model = vqa.ObjectVQA(10, 5).eval()
     true = torch.randn(2, 256, 64)

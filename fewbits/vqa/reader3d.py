@@ -45,9 +45,9 @@ def answer_table(graph):
     return table
 
 
-def cell_of(o, place=("u", "v")):
-    """The grid cell (row-major index) of an object's centre: where grid_targets puts its labels."""
-    return min(int(o[place[1]] / CELL), GRID - 1) * GRID + min(int(o[place[0]] / CELL), GRID - 1)
+def cell_of(o, cell=CELL, grid=GRID, place=("u", "v")):
+    """The grid cell (column, row) that holds an object's centre, at pixel (o[place[0]], o[place[1]])."""
+    return min(int(o[place[0]] / cell), grid - 1), min(int(o[place[1]] / cell), grid - 1)
 
 
 def grid_targets(graphs, attrs, cell, grid, place=("u", "v")):
@@ -59,7 +59,7 @@ def grid_targets(graphs, attrs, cell, grid, place=("u", "v")):
     for b, g in enumerate(graphs):
         for o in g["objects"]:
             u, v = o[place[0]] / cell, o[place[1]] / cell
-            cu, cv = min(int(u), grid - 1), min(int(v), grid - 1)
+            cu, cv = cell_of(o, cell, grid, place)
             target["object"][b, cv, cu] = 1
             for k, values in attrs.items():
                 target[k][b, cv, cu] = values.index(o[k])
