@@ -49,7 +49,7 @@ class TrainConfig:
     width: int = 16           # encoder / decoder channels
     deep: int = 0             # channels of the 4×4 features (0: 4 × width); 256 for photos at WebP's bits
     context: int = 2          # the rate term's bit model: each bit given this many before it (the coder's is counted at the end)
-    code: str = "global"      # global | grid | map | photo: how the bits are laid out (codec/variants.py); grid for scenes
+    code: str = "global"      # global | grid | map | objects | photo: how the bits are laid out (codec/variants.py); grid for scenes, objects for CLEVR
     steps: int = 7500         # stop here or at --minutes, whichever comes first
     batch: int = 32           # images per step
     questions: int = 4        # a step trains on batch × this many of the batch's questions, drawn at random
@@ -244,7 +244,7 @@ def train(config):
     if ddp:
         codec = DDP(codec)
         disc = DDP(disc, find_unused_parameters=not train_data.has_questions)
-    weights = {"mse": config.w_mse, "edge": config.w_edge, "kl": config.w_kl, "feat": config.w_feat, "graph": config.w_graph, "adv": config.w_adv, "rate": config.w_rate}
+    weights = {"mse": config.w_mse, "edge": config.w_edge, "kl": config.w_kl, "feat": config.w_feat, "graph": config.w_graph, "adv": config.w_adv, "rate": config.w_rate, "objects": 1.0}
 
     # ---- the loop -------------------------------------------------------------------------------
     if master:
@@ -304,6 +304,8 @@ def train(config):
                 raw_disc.requires_grad_(False)           # D is only a critic in this step
                 terms["adv"] = g_hinge_loss(raw_disc(x_hat, qi, tokens).float())
                 raw_disc.requires_grad_(True)
+        if "logits" in out_g:         # the object code: its encoder learns from the scene graphs (codec/objects.py)
+            terms["objects"] = raw_codec.label_loss(out_g["logits"].float(), [train_data.scenes[i] for i in idx.tolist()])
         terms["rate"] = out_g["rate"].float().mean() / config.bits                 # 1.0: on budget
         loss_g = sum(weights[k] * v for k, v in terms.items()) + price * terms["rate"]
         opt_g.zero_grad(set_to_none=True)

@@ -47,6 +47,7 @@ RELATIONS = ("left of", "right of", "in front of", "behind")
 MIN_GAP, MARGIN, EXTENT = 0.25, 0.4, 3.0     # world units; objects stand in [-EXTENT, EXTENT]²
 CHUNK = 500                                  # scenes per random stream (and per worker's task)
 IMAGE_SIZE = 128                             # pixels per side of the images generated
+CELL, GRID = 8, IMAGE_SIZE // 8             # the detectors' and the object code's grid: 16×16 cells of 8 pixels
 MIN_PIXELS = 24                              # visible pixels per object at 128×128 (CLEVR: 200 at 480×320)
 # the camera's directions on the ground: right, and toward the camera ("in front of")
 RIGHT = torch.nn.functional.normalize(render.CAMERA.right[:2], dim=0).tolist()
@@ -64,6 +65,11 @@ def placeable(new, objects):
     return all(math.hypot(new["x"] - o["x"], new["y"] - o["y"]) - r - render.SIZES[o["size"]] >= MIN_GAP
                and abs(along(new, o, RIGHT)) >= MARGIN and abs(along(new, o, FRONT)) >= MARGIN
                for o in objects)
+
+
+def cell_of(o, cell=CELL, grid=GRID, place=("u", "v")):
+    """The grid cell (column, row) that holds an object's centre, at pixel (o[place[0]], o[place[1]])."""
+    return min(int(o[place[0]] / cell), grid - 1), min(int(o[place[1]] / cell), grid - 1)
 
 
 def sample_scene(rng):

@@ -239,7 +239,7 @@ def hop_targets(data, idx, qi, rows):
     images = idx.tolist()
     for k, (b, row) in enumerate(zip(qi.tolist(), rows.tolist())):
         scene = data.scenes[images[b]]
-        cells = [cv * reader3d.GRID + cu for cu, cv in map(reader3d.cell_of, scene["objects"])]   # row-major
+        cells = [cv * reader3d.GRID + cu for cu, cv in map(clevr.cell_of, scene["objects"])]   # row-major
         objects[k, cells] = True
         for hop, found in enumerate(clevr.referents(data.texts[row], scene)):
             if found is not None:

@@ -19,8 +19,7 @@ import torch.nn.functional as F
 
 from ..data import clevr, render, tokenize
 
-SIZE, CELL = 128, 8          # pixels; where two centres share a cell, the later one is kept
-GRID = SIZE // CELL
+SIZE, CELL, GRID = clevr.IMAGE_SIZE, clevr.CELL, clevr.GRID    # where two centres share a cell, the later one is kept
 CHANNELS = [1, *(len(v) for v in clevr.ATTRS.values()), 2]       # objectness, attributes, (du, dv)
 # Reading the grid: in half the scenes two centres fall in neighbouring cells, and the detector
 # then often sees one object in two cells, or a true cell only faintly. So a cell counts from a
@@ -45,11 +44,6 @@ def answer_table(graph):
     return table
 
 
-def cell_of(o, cell=CELL, grid=GRID, place=("u", "v")):
-    """The grid cell (column, row) that holds an object's centre, at pixel (o[place[0]], o[place[1]])."""
-    return min(int(o[place[0]] / cell), grid - 1), min(int(o[place[1]] / cell), grid - 1)
-
-
 def grid_targets(graphs, attrs, cell, grid, place=("u", "v")):
     """A detector's labels from scene graphs: class ids {"object": (B, G, G), attribute: (B, G, G)}
     and each centre's place in its cell, offsets (B, 2, G, G) in [0, 1]. The centre is at pixel
@@ -59,7 +53,7 @@ def grid_targets(graphs, attrs, cell, grid, place=("u", "v")):
     for b, g in enumerate(graphs):
         for o in g["objects"]:
             u, v = o[place[0]] / cell, o[place[1]] / cell
-            cu, cv = cell_of(o, cell, grid, place)
+            cu, cv = clevr.cell_of(o, cell, grid, place)
             target["object"][b, cv, cu] = 1
             for k, values in attrs.items():
                 target[k][b, cv, cu] = values.index(o[k])

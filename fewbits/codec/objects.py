@@ -1,0 +1,201 @@
+"""The object code: the bits name the objects a detector finds in a CLEVR image, and a generator
+draws them again.
+
+    x (B, 3, 128, 128) in [0, 1]
+      │  g_a      a CNN: 128 -> 16 in three strides, then 3×3 layers at the grid's scale
+      ▼
+    logits (B, 28, 16, 16): per cell of 8×8 pixels, is an object's centre here, and each of FIELDS
+      │  choose   an object where its logit is > 0, unless a surer neighbour's centre is within
+      │           MERGE pixels (the same object seen twice); each field its likeliest value
+      ▼
+    the code (B, 256 cells × 14 bits), cell by cell: 1 bit "an object here", then, only where there
+      │  is one, its fields in binary: shape 2, turn 2, size 1, colour 3, material 1, and the centre's
+      │  place in the cell, 2 + 2 (in quarters of a cell)
+      │  bit model + arithmetic coder; the gates code a cell's fields only if its first bit is 1
+      ▼
+    one-hot fields (B, 28, 16, 16), all 0 where there is no object
+      │  g_s      3×3 layers at 16×16, two ×2 up-blocks -> features (w, 64, 64), resized to the
+      │           output size -> a per-pixel MLP -> RGB (as nn/decoder.py: any size from one file)
+      ▼
+    x_hat (B, 3, size, size)
+
+Why a code of objects: a code trained on distortion spends its bits where colour is, and a probe of
+the grid code's bits found size and some colour but no material or shape (EXPERIMENTS.md, "CLEVR in
+3D"). Here each bit means one thing by construction, so the decode loses only what the detector
+misses and what the generator draws wrong. A scene of n objects costs about 13 bits an object plus
+the object map, which the bit model learns to code cheaply: objects stand in the middle rows.
+
+Training (train.py): the encoder learns from the training split's scene graphs (label_loss); the
+decoder learns from the images, through the code the encoder sends at that step, with the
+distortion, GAN and VQA terms the config asks for. No gradient flows from the image to the encoder.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data import clevr
+from ..nn.decoder import UpBlock
+from ..nn.quantize import BitModel
+from .base import Codec
+
+# each field: its number of values. "turn" is a cube's rotation about the vertical within a quarter
+# turn, in 4 steps (a sphere or a cylinder looks the same at any turn: 0); du, dv the centre's place
+# in its cell, in quarters.
+FIELDS = {"shape": len(clevr.SHAPES), "turn": 4, "size": len(clevr.SIZES), "color": len(clevr.COLORS),
+          "material": len(clevr.MATERIALS), "du": 4, "dv": 4}
+WIDTHS = [(n - 1).bit_length() for n in FIELDS.values()]          # bits of each field
+PER_CELL = 1 + sum(WIDTHS)                                          # 14
+CELLS, GRID, CELL = clevr.GRID ** 2, clevr.GRID, clevr.CELL
+CHANNELS = 1 + sum(FIELDS.values())                                # logits, and the decoder's one-hot input
+MERGE = 5.0                                 # pixels: two centres this close are one object seen twice
+
+
+def targets(graphs):
+    """Scene graphs -> what the encoder should find, (B, 1 + fields, 16, 16) ints: 1 where an object's
+    centre is, then each field's value there (0 elsewhere). Where two centres share a cell, the later
+    one is kept, as in the detectors' labels (vqa/reader3d.py)."""
+    t = torch.zeros(len(graphs), 1 + len(FIELDS), GRID, GRID, dtype=torch.long)
+    for b, g in enumerate(graphs):
+        for o in g["objects"]:
+            cu, cv = clevr.cell_of(o)
+            turn = int(o["angle"] % (math.pi / 2) / (math.pi / 2) * 4) if o["shape"] == "cube" else 0
+            du, dv = (max(0, min(int((o[k] / CELL - c) * 4), 3)) for k, c in (("u", cu), ("v", cv)))
+            values = [clevr.SHAPES.index(o["shape"]), min(turn, 3), clevr.SIZES.index(o["size"]),
+                      clevr.COLORS.index(o["color"]), clevr.MATERIALS.index(o["material"]), du, dv]
+            t[b, :, cv, cu] = torch.tensor([1, *values])
+    return t
+
+
+def choose(logits):
+    """The encoder's logits (B, CHANNELS, 16, 16) -> the objects it sends, (B, 1 + fields, 16, 16) ints."""
+    parts = logits.split([1, *FIELDS.values()], 1)
+    score, ids = parts[0][:, 0], torch.stack([p.argmax(1) for p in parts[1:]], 1)   # (B, G, G), (B, F, G, G)
+    cols = torch.arange(GRID, device=logits.device)
+    u = (cols.view(1, 1, -1) + (ids[:, -2] + 0.5) / 4) * CELL                      # centres in pixels
+    v = (cols.view(1, -1, 1) + (ids[:, -1] + 0.5) / 4) * CELL
+    here = score > 0
+    pad = lambda t, fill: F.pad(t, (1, 1, 1, 1), value=fill)                         # noqa: E731
+    s_pad, u_pad, v_pad, h_pad = pad(score, -math.inf), pad(u, 1e6), pad(v, 1e6), pad(here, False)
+    keep = here.clone()
+    for dy in (-1, 0, 1):                   # two centres within MERGE pixels lie in neighbouring cells
+        for dx in (-1, 0, 1):
+            if dx or dy:
+                at = (slice(None), slice(1 + dy, 1 + dy + GRID), slice(1 + dx, 1 + dx + GRID))
+                near = (u - u_pad[at]) ** 2 + (v - v_pad[at]) ** 2 < MERGE ** 2
+                keep &= ~(h_pad[at] & near & (s_pad[at] > score))
+    return torch.cat([keep[:, None].long(), ids * keep[:, None]], 1)
+
+
+def to_bits(ids):
+    """(B, 1 + fields, 16, 16) ints -> the code (B, CELLS × PER_CELL) in {0, 1}, cell by cell, each
+    field's value in binary, most significant bit first."""
+    columns = [ids[:, :1]]
+    for k, width in enumerate(WIDTHS, 1):
+        columns += [(ids[:, k:k + 1] >> j) & 1 for j in reversed(range(width))]
+    return torch.cat(columns, 1).flatten(2).transpose(1, 2).flatten(1)
+
+
+def from_bits(bits):
+    """The code (B, CELLS × PER_CELL) in {0, 1} -> (B, 1 + fields, 16, 16) ints; a value no field has
+    (a shape of 3) reads as the field's last."""
+    b = bits.long().view(-1, CELLS, PER_CELL).transpose(1, 2)        # (B, PER_CELL, CELLS)
+    out, at = [b[:, 0]], 1
+    for width, n in zip(WIDTHS, FIELDS.values()):
+        value = sum(b[:, at + j] << (width - 1 - j) for j in range(width))
+        out.append(value.clamp(max=n - 1) * b[:, 0])
+        at += width
+    return torch.stack(out, 1).view(-1, 1 + len(FIELDS), GRID, GRID)
+
+
+def one_hot(ids):
+    """(B, 1 + fields, 16, 16) ints -> the decoder's input (B, CHANNELS, 16, 16): 0 where no object."""
+    here = ids[:, :1].float()
+    hots = [F.one_hot(ids[:, k], n).permute(0, 3, 1, 2).float() * here for k, n in enumerate(FIELDS.values(), 1)]
+    return torch.cat([here, *hots], 1)
+
+
+def conv_bn(cin, cout, stride=1):
+    return [nn.Conv2d(cin, cout, 3, stride, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+class ObjectDecoder(nn.Module):
+    """One-hot fields (B, CHANNELS, 16, 16) -> an image at any size. Four 3×3 layers at 16×16 see
+    9 cells each way: a large sphere near the camera spans 5, and its shadow more."""
+
+    def __init__(self, width=32):
+        super().__init__()
+        c = 96                                           # channels at 16×16, where objects meet
+        layers = [nn.Conv2d(CHANNELS, c, 3, padding=1), nn.SiLU()]
+        for _ in range(4):
+            layers += [nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(8, c), nn.SiLU()]
+        self.cells = nn.Sequential(*layers)
+        self.ups = nn.Sequential(UpBlock(c, 2 * width), UpBlock(2 * width, width))       # 16 -> 32 -> 64
+        self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
+
+    def features(self, code):                            # -> (B, w, 64, 64)
+        return self.ups(self.cells(code))
+
+    def render(self, f, size):                           # features -> (B, 3, size, size) in [0, 1]
+        f = F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False, antialias=size < f.shape[-1])
+        return torch.sigmoid(self.to_rgb(f))
+
+    def forward(self, code, size=128):
+        return self.render(self.features(code), size)
+
+
+class ObjectCodec(Codec):
+    """The object code for CLEVR's 128×128 images. `bits` is only the scale of the rate in training's
+    log: a file's length follows its scene. width: the decoder's channels at 64×64."""
+    code, can_search = "objects", False
+
+    def __init__(self, bits=256, width=32, context=2, deep=0, size=128):
+        nn.Module.__init__(self)
+        if size != clevr.IMAGE_SIZE:
+            raise ValueError(f"the object code is for CLEVR's {clevr.IMAGE_SIZE}×{clevr.IMAGE_SIZE} images, not {size}×{size}")
+        self.args = dict(code=self.code, bits=bits, width=width, context=context, deep=deep, size=size)
+        self.bits, self.size = bits, size
+        self.capacity, self.positions = CELLS * PER_CELL, CELLS * PER_CELL
+        self.g_a = nn.Sequential(*conv_bn(3, 32, 2), *conv_bn(32, 64, 2), *conv_bn(64, 96, 2),
+                                 *[layer for _ in range(4) for layer in conv_bn(96, 96)], nn.Conv2d(96, CHANNELS, 1))
+        self.g_s = ObjectDecoder(width)
+        first = torch.arange(CELLS).repeat_interleave(PER_CELL) * PER_CELL      # each position's cell's first bit
+        self.gates = torch.where(torch.arange(self.positions) % PER_CELL == 0, -1, first).numpy()
+        self.bit_model = BitModel(self.positions, context)
+
+    def coded(self, bits):
+        """(B, positions) in {0, 1} -> which positions the coder codes: the object bits, and the fields
+        of the cells whose object bit is 1."""
+        gates = torch.from_numpy(self.gates).to(bits.device)
+        return (gates < 0) | (bits[:, gates.clamp(min=0)] == 1)
+
+    def label_loss(self, logits, graphs):
+        """The encoder's loss against the images' scene graphs: binary cross-entropy on the object map,
+        cross-entropy on each field where an object is."""
+        t = targets(graphs).to(logits.device)
+        parts, here = logits.split([1, *FIELDS.values()], 1), t[:, 0].bool()
+        loss = F.binary_cross_entropy_with_logits(parts[0][:, 0], t[:, 0].float())
+        for k, part in enumerate(parts[1:], 1):
+            loss = loss + F.cross_entropy(part.permute(0, 2, 3, 1)[here], t[:, k][here])
+        return loss
+
+    def forward(self, x, soft=False):
+        """The training pass: the decodes of the code the encoder sends, its rate under the float bit
+        model, and the encoder's logits for label_loss. (soft: no use here, kept for the interface.)"""
+        logits = self.g_a(x - 0.5)
+        ids = choose(logits.detach())
+        bits = to_bits(ids)
+        active = self.coded(bits)
+        rate = self.bit_model.rate((2.0 * bits - 1) * active, active.float())
+        f = self.g_s.features(one_hot(ids))
+        return {"x_hat": self.g_s.render(f, self.size), "x_hat_half": self.g_s.render(f, self.size // 2),
+                "rate": rate, "logits": logits}
+
+    @torch.no_grad()
+    def code_bits(self, x):
+        bits = to_bits(choose(self.g_a(x - 0.5))).to(torch.uint8)
+        return bits, self.coded(bits)
+
+    def signs(self, bits):
+        return one_hot(from_bits(bits))
