@@ -60,7 +60,6 @@ class TrainConfig:
     w_edge: float = 1.0       # L1 between the decode's and the original's neighbour differences: edges and corners
     w_kl: float = 0.1         # VQA answers: KL(answers on original || answers on decode)
     w_feat: float = 0.1       # VQA cell features: MSE
-    w_graph: float = 0.0      # CLEVR: how differently the loss model's graph head reads each cell (ObjectVQA.misread)
     w_adv: float = 0.0025     # generator's hinge loss (0.005 and 0.02 kept fewer answers and looked less real on easy-VQA)
     disc: str = "both"        # whole | both: D scores the whole image, or it and each 22×22 patch (nn/discriminator.py)
     w_rate: float = 0.01      # bits per image (as a fraction of --bits): fits the bit model, and asks for cheap bits
@@ -244,7 +243,7 @@ def train(config):
     if ddp:
         codec = DDP(codec)
         disc = DDP(disc, find_unused_parameters=not train_data.has_questions)
-    weights = {"mse": config.w_mse, "edge": config.w_edge, "kl": config.w_kl, "feat": config.w_feat, "graph": config.w_graph, "adv": config.w_adv, "rate": config.w_rate, "objects": 1.0}
+    weights = {"mse": config.w_mse, "edge": config.w_edge, "kl": config.w_kl, "feat": config.w_feat, "adv": config.w_adv, "rate": config.w_rate, "objects": 1.0}
 
     # ---- the loop -------------------------------------------------------------------------------
     if master:
@@ -290,7 +289,7 @@ def train(config):
         if config.w_edge:
             terms["edge"] = edge_loss(x_hat, x)
         with autocast:
-            if loss_model is not None and (config.w_kl or config.w_feat or config.w_graph):   # all 0: no VQA
+            if loss_model is not None and (config.w_kl or config.w_feat):   # all 0: no VQA
                 with torch.no_grad():
                     f_real = loss_model.image_features(x)           # (B, 64 cells, C)
                     p_real = loss_model.answer(f_real, qi, tokens).float().softmax(1)
@@ -298,8 +297,6 @@ def train(config):
                 logits = loss_model.answer(f_fake, qi, tokens).float()  # (Q, answers)
                 terms["kl"] = F.kl_div(logits.log_softmax(1), p_real, reduction="batchmean")
                 terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())
-                if config.w_graph:
-                    terms["graph"] = loss_model.misread(f_fake.float(), f_real.float())
             if config.w_adv > 0:
                 raw_disc.requires_grad_(False)           # D is only a critic in this step
                 terms["adv"] = g_hinge_loss(raw_disc(x_hat, qi, tokens).float())

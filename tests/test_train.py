@@ -46,9 +46,11 @@ def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp
     assert model.decompress(strings)["x_hat"].shape == (2, 3, 64, 64)
 
 
-def test_a_dry_run_on_clevr_trains_a_128_pixel_codec(tmp_path, monkeypatch):
+@pytest.mark.parametrize("code", ["map", "objects"])
+def test_a_dry_run_on_clevr_trains_a_128_pixel_codec(code, tmp_path, monkeypatch):
     """CLEVR's images are 128×128 (data.image_size): the codec, the discriminator and a loss model
-    of that size train on them. A few scenes, generated into a cache of the test's own."""
+    of that size train on them; the object code's encoder also on the scene graphs. A few scenes,
+    generated into a cache of the test's own."""
     from fewbits.data import datasets
     from fewbits.vqa import VQA, vqa_checkpoint
     monkeypatch.setattr(datasets, "CACHE", tmp_path / "cache")
@@ -56,9 +58,9 @@ def test_a_dry_run_on_clevr_trains_a_128_pixel_codec(tmp_path, monkeypatch):
     clevr = datasets.load("clevr", "train")
     files.save_checkpoint(vqa_checkpoint(VQA(len(clevr.vocab), len(clevr.answer_names), size=128), clevr),
                           tmp_path / "vqa.pt")
-    train(TrainConfig(data="clevr", bits=64, code="map", vqa=str(tmp_path / "vqa.pt"), dry_run=True, out=str(tmp_path / "run")))
+    train(TrainConfig(data="clevr", bits=64, code=code, vqa=str(tmp_path / "vqa.pt"), dry_run=True, out=str(tmp_path / "run")))
     model = load_codec(tmp_path / "run" / "codec.pt")
-    assert model.size == 128 and model.decompress(model.compress(clevr.images(torch.arange(2)))["strings"])["x_hat"].shape == (2, 3, 128, 128)
+    assert model.code == code and model.size == 128 and model.decompress(model.compress(clevr.images(torch.arange(2)))["strings"])["x_hat"].shape == (2, 3, 128, 128)
 
 
 def test_init_starts_a_map_codec_from_a_grid_codecs_weights(tmp_path):

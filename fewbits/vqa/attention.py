@@ -148,20 +148,6 @@ class ObjectVQA(VQA):
         xy = self.corner + torch.sigmoid(out[-1]) * 2 / (self.cells - 1)
         return F.logsigmoid(out[0]).squeeze(2), said, xy
 
-    def misread(self, feats, true_feats):
-        """How differently the graph head reads the cells of a decode (B, N, C) and of its original:
-        objectness by binary cross-entropy against the original's P(object), and where the original
-        holds an object, each attribute by cross-entropy against its probabilities and the centre by
-        squared distance (in cells, ×10 as in reader3d.grid_loss). Dense, per object, where the
-        answers' KL has a few questions per image."""
-        out, ref = (self.graph(f).split(reader3d.CHANNELS, dim=2) for f in (feats, true_feats))
-        p = torch.sigmoid(ref[0])                                          # (B, N, 1)
-        loss = F.binary_cross_entropy_with_logits(out[0], p)
-        for o, r in zip(out[1:-1], ref[1:-1]):
-            loss = loss + (p * -(r.softmax(2) * o.log_softmax(2)).sum(2, keepdim=True)).sum() / p.sum().clamp_min(1)
-        moved = ((torch.sigmoid(out[-1]) - torch.sigmoid(ref[-1])) ** 2).sum(2, keepdim=True)
-        return loss + 10 * (p * moved).sum() / p.sum().clamp_min(1)
-
     def steer(self, tokens):
         """-> q (Q, qdim) and the FiLM parameters γ1, β1, γ2, β2 (Q, hidden) of the two hops."""
         q, states = self.question.words(tokens)                          # (Q, qdim), (Q, L, qdim)
