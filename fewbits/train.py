@@ -161,9 +161,12 @@ def initialise(codec, path, device):
     with torch.no_grad():
         for key, t in codec.state_dict().items():
             old = start_from.get(key)
-            if key.startswith("bit_model") or old is None or old.shape[1:] != t.shape[1:] or len(old) > len(t):
+            if key.startswith("bit_model") or old is None or old.shape[1:] != t.shape[1:]:
                 continue
-            t[:len(old)] = old
+            if old.dim() == 0:                                # a count or a threshold
+                t.copy_(old)
+            elif len(old) <= len(t):
+                t[:len(old)] = old
 
 
 def edge_loss(x_hat, x):
@@ -189,12 +192,17 @@ def finish(codec, config, train_data, val_data, vqa_models, device, out, step, m
     then the whole validation split through real files. -> the last line's figures."""
     idx = torch.randperm(len(train_data)) if len(train_data) >= 1000 else torch.randint(len(train_data), (20_000,))
     idx = idx[:64] if config.dry_run else idx
+    val_idx = torch.arange(min(len(val_data), 8 if config.dry_run else len(val_data)))
+    if getattr(val_data, "scenes", None):           # the object code's threshold (first: it changes the bits)
+        chosen = codec.eval().calibrate((val_data.images(part).to(device) for part in val_idx.split(500)),
+                                        [val_data.scenes[i] for i in val_idx.tolist()])
+        if chosen:
+            print("chosen on the validation split: " + ", ".join(f"{k}: {v}" for k, v in chosen.items()))
     costs = codec.eval().fit_table(train_data.images(part).to(device) for part in idx.split(500))
     files.save_checkpoint(codec_checkpoint(codec, data=config.data), out / "codec.pt")
     print(f"done: {step} steps in {minutes:.1f} minutes; {out / 'codec.pt'}, its coder's table counted on "
           f"{len(idx)} training images with {codec.args['context']} bits of context (bits per image on a "
           "held-out tenth, by context: " + ", ".join(f"{k}: {v:.1f}" for k, v in costs.items()) + ")")
-    val_idx = torch.arange(min(len(val_data), 8 if config.dry_run else len(val_data)))
     original = validation.score_originals(val_data, vqa_models, val_idx, device)
     stats, _ = validation.validate(codec, val_data, vqa_models, val_idx, original, device)
     print(validation.summary(stats, config.data, len(val_idx)))

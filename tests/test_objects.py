@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from fewbits.codec import ObjectCodec, load_codec, codec_checkpoint
 from fewbits.codec import objects
 from fewbits.data import clevr
-from fewbits import files
+from fewbits import files, metrics
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,11 @@ def test_sure_logits_are_chosen_coded_and_read_back_as_the_graph(split):
     bits = objects.to_bits(ids)
     assert bits.shape == (len(graphs), objects.CELLS * objects.PER_CELL)
     assert torch.equal(objects.from_bits(bits), t)
+    said = metrics.misread(objects.graphs_of(t), graphs, radius=objects.CELL / 8 * math.sqrt(2) + 1e-6,
+                           attrs=tuple(objects.ATTRS), place=("u", "v"))
+    shared = sum(len(g["objects"]) - len({clevr.cell_of(o) for o in g["objects"]}) for g in graphs)
+    assert said["missed"] == shared and said["extra"] == 0
+    assert all(said[k] == 0 for k in objects.ATTRS)
 
 
 def test_an_object_seen_twice_is_sent_once_and_two_objects_twice():
@@ -126,3 +131,16 @@ def test_only_clevrs_size_is_accepted():
     with pytest.raises(ValueError, match="128"):
         ObjectCodec(size=64)
     assert math.isclose(objects.CELL * 16, clevr.IMAGE_SIZE)
+
+
+def test_calibrate_lowers_the_threshold_of_an_unsure_encoder_until_every_object_is_found(split):
+    x, graphs = split
+    model = ObjectCodec(width=8).eval()
+    model.g_a = Sure(graphs)
+    model.g_a.logits[:, 0] -= 11.0                 # objects at logit -1, empty cells at -21
+    assert model.code_bits(x)[0].view(len(x), objects.CELLS, -1)[..., 0].sum() == 0
+    costs = model.calibrate([x], graphs)
+    assert model.threshold < -1 and costs[model.threshold.item()] == 0 and costs[0] > 0
+    assert objects.graphs_of(objects.choose(model.g_a(x), model.threshold))[0]["objects"][0]["shape"] in clevr.SHAPES
+    found = model.code_bits(x)[0].view(len(x), objects.CELLS, -1)[..., 0].sum((1,))
+    assert found.tolist() == [len({clevr.cell_of(o) for o in g["objects"]}) for g in graphs]

@@ -163,6 +163,11 @@ class Codec(nn.Module):
         self.args["context"] = best
         return costs
 
+    def calibrate(self, batches, graphs):
+        """Choices a variant makes after training on validation images (an iterable of (B, 3, H, W)
+        tensors) and their scene graphs; none here. -> {choice: cost}, what it chose among."""
+        return {}
+
     def fingerprint(self):
         """One byte that tells this model's files from another's: a hash of every weight and table."""
         h = hashlib.sha256()

@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import metrics
 from ..data import clevr
 from ..nn.decoder import UpBlock
 from ..nn.quantize import BitModel
@@ -49,6 +50,7 @@ WIDTHS = [(n - 1).bit_length() for n in FIELDS.values()]          # bits of each
 PER_CELL = 1 + sum(WIDTHS)                                          # 14
 CELLS, GRID, CELL = clevr.GRID ** 2, clevr.GRID, clevr.CELL
 CHANNELS = 1 + sum(FIELDS.values())                                # logits, and the decoder's one-hot input
+ATTRS = {"shape": clevr.SHAPES, "size": clevr.SIZES, "color": clevr.COLORS, "material": clevr.MATERIALS}
 MERGE = 5.0                                 # pixels: two centres this close are one object seen twice
 
 
@@ -68,14 +70,15 @@ def targets(graphs):
     return t
 
 
-def choose(logits):
-    """The encoder's logits (B, CHANNELS, 16, 16) -> the objects it sends, (B, 1 + fields, 16, 16) ints."""
+def choose(logits, threshold=0.0):
+    """The encoder's logits (B, CHANNELS, 16, 16) -> the objects it sends, (B, 1 + fields, 16, 16) ints:
+    one wherever the object logit is > threshold, unless a surer neighbour is the same object."""
     parts = logits.split([1, *FIELDS.values()], 1)
     score, ids = parts[0][:, 0], torch.stack([p.argmax(1) for p in parts[1:]], 1)   # (B, G, G), (B, F, G, G)
     cols = torch.arange(GRID, device=logits.device)
     u = (cols.view(1, 1, -1) + (ids[:, -2] + 0.5) / 4) * CELL                      # centres in pixels
     v = (cols.view(1, -1, 1) + (ids[:, -1] + 0.5) / 4) * CELL
-    here = score > 0
+    here = score > threshold
     pad = lambda t, fill: F.pad(t, (1, 1, 1, 1), value=fill)                         # noqa: E731
     s_pad, u_pad, v_pad, h_pad = pad(score, -math.inf), pad(u, 1e6), pad(v, 1e6), pad(here, False)
     keep = here.clone()
@@ -107,6 +110,20 @@ def from_bits(bits):
         out.append(value.clamp(max=n - 1) * b[:, 0])
         at += width
     return torch.stack(out, 1).view(-1, 1 + len(FIELDS), GRID, GRID)
+
+
+def graphs_of(ids):
+    """(B, 1 + fields, 16, 16) ints -> the scene graphs they say: [{"objects": [{shape, ..., u, v}]}],
+    each centre in the middle of its quarter of a cell."""
+    graphs = []
+    for image in ids:
+        found = []
+        for cv, cu in (image[0] == 1).nonzero().tolist():
+            o = {k: ATTRS[k][i] for k, i in zip(FIELDS, image[1:, cv, cu].tolist()) if k in ATTRS}
+            du, dv = image[-2:, cv, cu].tolist()
+            found.append({**o, "u": (cu + (du + 0.5) / 4) * CELL, "v": (cv + (dv + 0.5) / 4) * CELL})
+        graphs.append({"objects": found})
+    return graphs
 
 
 def one_hot(ids):
@@ -163,6 +180,7 @@ class ObjectCodec(Codec):
         first = torch.arange(CELLS).repeat_interleave(PER_CELL) * PER_CELL      # each position's cell's first bit
         self.gates = torch.where(torch.arange(self.positions) % PER_CELL == 0, -1, first).numpy()
         self.bit_model = BitModel(self.positions, context)
+        self.register_buffer("threshold", torch.zeros(()))     # the object logit's, chosen on validation
 
     def coded(self, bits):
         """(B, positions) in {0, 1} -> which positions the coder codes: the object bits, and the fields
@@ -180,11 +198,24 @@ class ObjectCodec(Codec):
             loss = loss + F.cross_entropy(part.permute(0, 2, 3, 1)[here], t[:, k][here])
         return loss
 
+    @torch.no_grad()
+    def calibrate(self, batches, graphs, thresholds=(-3, -2.5, -2, -1.5, -1, -0.5, 0, 0.5)):
+        """Set the object logit's threshold to the one with the fewest objects missed or added on these
+        images, with their scene graphs (the validation split's: a choice). The object map is a rare
+        positive in 256 cells, so the encoder's logits come out low. -> {threshold: missed + extra}."""
+        logits = torch.cat([self.g_a(x - 0.5) for x in batches])
+        costs = {}
+        for th in thresholds:
+            c = metrics.misread(graphs_of(choose(logits, th)), graphs, radius=CELL * 0.75, attrs=(), place=("u", "v"))
+            costs[th] = c["missed"] + c["extra"]
+        self.threshold.fill_(min(costs, key=costs.get))
+        return costs
+
     def forward(self, x, soft=False):
         """The training pass: the decodes of the code the encoder sends, its rate under the float bit
         model, and the encoder's logits for label_loss. (soft: no use here, kept for the interface.)"""
         logits = self.g_a(x - 0.5)
-        ids = choose(logits.detach())
+        ids = choose(logits.detach(), self.threshold)
         bits = to_bits(ids)
         active = self.coded(bits)
         rate = self.bit_model.rate((2.0 * bits - 1) * active, active.float())
@@ -194,7 +225,7 @@ class ObjectCodec(Codec):
 
     @torch.no_grad()
     def code_bits(self, x):
-        bits = to_bits(choose(self.g_a(x - 0.5))).to(torch.uint8)
+        bits = to_bits(choose(self.g_a(x - 0.5), self.threshold)).to(torch.uint8)
         return bits, self.coded(bits)
 
     def signs(self, bits):
