@@ -17,13 +17,13 @@ from fewbits.cli import compress
 from fewbits.coding import container
 
 SHIPPED = ["photos-256", "easyvqa-256", "easyvqa-64", "easyvqa-256-no-adv", "easyvqa-256-no-vqa", "scenes-256", "scenes-128",
-           "scenes-map-120"]      # easyvqa-128 codes as easyvqa-256 does: the same code, coder and header
+           "scenes-map-120", "clevr-objects"]      # easyvqa-128 codes as easyvqa-256 does: the same code, coder and header
 
 
 @pytest.fixture(scope="module")
 def real_files():
     """{codec: (its .bin files for 15 real test images, the images as PNG and JPEG files)}."""
-    out, x_of = {}, {d: data.load(d, "test").images(torch.arange(15)) for d in ("easyvqa", "scenes", "photos")}
+    out, x_of = {}, {d: data.load(d, "test").images(torch.arange(15)) for d in ("easyvqa", "scenes", "photos", "clevr")}
     for name in SHIPPED:
         x = x_of[name.split("-")[0]]
         images = []
