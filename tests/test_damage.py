@@ -23,7 +23,7 @@ SHIPPED = ["photos-256", "easyvqa-256", "easyvqa-64", "easyvqa-256-no-adv", "eas
 @pytest.fixture(scope="module")
 def real_files():
     """{codec: (its .bin files for 15 real test images, the images as PNG and JPEG files)}."""
-    out, x_of = {}, {d: data.load(d, "test").images(torch.arange(15)) for d in ("easyvqa", "scenes", "photos", "clevr")}
+    out, x_of = {}, {d: data.load(d, "test").images(torch.arange(15)) for d in {name.split("-")[0] for name in SHIPPED}}
     for name in SHIPPED:
         x = x_of[name.split("-")[0]]
         images = []
