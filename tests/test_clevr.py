@@ -20,6 +20,16 @@ def test_the_same_split_and_seed_give_the_same_scenes(split):
     assert not np.array_equal(other, images[:2])
 
 
+def test_a_shorter_split_is_the_start_of_a_longer_one(split, monkeypatch):
+    """What lets the suite read 500 test scenes for the benchmark's 2,000 (tests/conftest.py): with
+    chunks of 4, 10 scenes are chunks 4, 4, 2, and the first 6 are chunks 4, 2 of the same streams."""
+    monkeypatch.setattr(clevr, "CHUNK", 4)
+    images, scenes, questions = clevr.generate(10, "test", seed=3, size=64, workers=1)
+    first, graphs, asked = clevr.generate(6, "test", seed=3, size=64, workers=1)
+    assert np.array_equal(first, images[:6]) and graphs == scenes[:6]
+    assert asked == [q for q in questions if q[0] < 6]
+
+
 def test_objects_are_placed_apart_and_each_shows_itself(split):
     _, scenes, _ = split
     for scene in scenes:
