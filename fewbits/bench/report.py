@@ -258,7 +258,7 @@ def samples(name, codecs, count=8):
                                     ("JPEG q1", baselines.pillow("JPEG", 1))]:
         blobs = encode(x)
         rows.append((label, tiles(decode(blobs)), [8 * len(b) for b in blobs]))
-    return sheet(f"{name} test images", rows, 72, 150)
+    return sheet(f"{name} test images", rows, size + 8, 150)     # a tile and a gap (CLEVR: 128)
 
 
 def photo_sheet(codecs, count=7):
