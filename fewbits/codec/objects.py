@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from .. import metrics
 from ..data import clevr
-from ..nn.decoder import UpBlock
+from ..nn.decoder import Renderer, UpBlock, pixel_mlp
 from ..nn.quantize import BitModel
 from .base import Codec
 
@@ -137,7 +137,7 @@ def conv_bn(cin, cout, stride=1):
     return [nn.Conv2d(cin, cout, 3, stride, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
 
 
-class ObjectDecoder(nn.Module):
+class ObjectDecoder(Renderer):
     """One-hot fields (B, CHANNELS, 16, 16) -> an image at any size. Four 3×3 layers at 16×16 see
     9 cells each way: a large sphere near the camera spans 5, and its shadow more."""
 
@@ -149,15 +149,11 @@ class ObjectDecoder(nn.Module):
             layers += [nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(8, c), nn.SiLU()]
         self.cells = nn.Sequential(*layers)
         self.ups = nn.Sequential(UpBlock(c, 2 * width), UpBlock(2 * width, width))       # 16 -> 32 -> 64
-        self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
+        self.to_rgb = pixel_mlp(width)
 
     def features(self, code):                            # -> (B, w, 64, 64)
         # channels-last: the resize and the 1×1 convs after it run faster on a CPU (as nn/decoder.py)
         return self.ups(self.cells(code)).contiguous(memory_format=torch.channels_last)
-
-    def render(self, f, size):                           # features -> (B, 3, size, size) in [0, 1]
-        f = F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False, antialias=size < f.shape[-1])
-        return torch.sigmoid(self.to_rgb(f))
 
     def forward(self, code, size=128):
         return self.render(self.features(code), size)

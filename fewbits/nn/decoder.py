@@ -47,24 +47,34 @@ class UpBlock(nn.Module):
         return F.silu(self.norm2(self.conv2(h)) + self.skip(f))
 
 
-class Decoder(nn.Module):
+def pixel_mlp(width):
+    """The per-pixel MLP: w features -> RGB logits, at every pixel alike."""
+    return nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
+
+
+class Renderer(nn.Module):
+    """The last step of both decoders (this one and codec/objects.py's): features (B, w, h, h) ->
+    resized to the output size -> self.to_rgb, a pixel_mlp -> (B, 3, size, size) in [0, 1]."""
+
+    def render(self, f, size):
+        if size != f.shape[-1]:
+            f = F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False, antialias=size < f.shape[-1])
+        return torch.sigmoid(self.to_rgb(f))
+
+
+class Decoder(Renderer):
     def __init__(self, fc, width=16, deep=0, size=64):
         super().__init__()
         c32, c16, c8, c4 = channels(width, deep)          # the encoder's channels, walked back up
         self.fc, self.size = fc, size                     # (B, bits) -> (B, c4, 4, 4); the images' side
         ups = [UpBlock(c4, c8), UpBlock(c8, c16), UpBlock(c16, c32)]                   # 4 -> 8 -> 16 -> 32
         self.ups = nn.Sequential(*ups, *(UpBlock(width, width) for _ in range(extra_stages(size))))  # (-> 64)
-        self.to_rgb = nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, 3, 1))
+        self.to_rgb = pixel_mlp(width)              # registered last: old checkpoints' optimiser states follow this order
 
     def features(self, b):                               # (B, bits) -> (B, w, size / 2, size / 2)
         f = F.silu(self.fc(b))
         # channels-last memory: the 1×1 convs and the bilinear resize run 2-5× faster on a CPU this way
         return self.ups(f.contiguous(memory_format=torch.channels_last))
-
-    def render(self, f, size):                           # features -> (B, 3, size, size) in [0, 1]
-        if size != f.shape[-1]:
-            f = F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False, antialias=size < f.shape[-1])
-        return torch.sigmoid(self.to_rgb(f))
 
     def forward(self, b, size=None):                     # -> (B, 3, size, size), by default the images' size
         return self.render(self.features(b), size or self.size)
