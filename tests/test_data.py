@@ -31,6 +31,15 @@ def test_same_seed_same_data_other_seed_other_data():
     assert not np.array_equal(a[0], c[0]) and a[2] != c[2]
 
 
+def test_a_shorter_split_is_the_start_of_a_longer_one():
+    """What lets the suite train on 2,000 of the 20,000 training scenes (tests/conftest.py): one
+    stream, scene after scene, and each scene's questions balanced only on those before it."""
+    images, graphs, questions = scenes.generate(40, "train", seed=3)
+    first, first_graphs, asked = scenes.generate(25, "train", seed=3)
+    assert np.array_equal(first, images[:25]) and first_graphs == graphs[:25]
+    assert asked == [q for q in questions if q[0] < 25]
+
+
 # ---- an independent reading of every question -------------------------------------------------
 
 def parse_desc(text):
@@ -126,7 +135,8 @@ def test_images_and_questions_interface(name, test_split):
 
 def test_validation_splits_are_carved_from_the_training_data():
     """easy-VQA's validation split is the last 500 training images with their own questions; the
-    scenes' is its own generated split, none of whose images is a training or a test image."""
+    scenes' is its own generated split, none of whose images is a training or a test image (of
+    those the suite reads: tests/conftest.py)."""
     import easy_vqa
     texts, answers, ids = easy_vqa.get_train_questions()
     val = data.load("easyvqa", "val")
