@@ -13,12 +13,14 @@ meets today is in the README.
 The -no-adv and -no-vqa codecs are the ablations: easyvqa-256's recipe without the adversarial term
 or without the VQA terms (EXPERIMENTS.md).
 """
+import functools
+
 import pytest
 
 import fewbits
 from fewbits import data, metrics, zoo
 from fewbits.bench import baselines
-from fewbits.bench.protocol import measure, score_codec
+from fewbits.bench.protocol import measure, originals, score_codec
 from fewbits.vqa import judges
 
 FLOORS = {"easyvqa-256": 0.985, "easyvqa-128": 0.98, "easyvqa-64": 0.975, "scenes-256": 0.93,
@@ -31,23 +33,36 @@ LIMIT = {"clevr": 300}            # CLEVR's judges read 128×128 images: fewer, 
 THUMBNAIL = {64: (2, 5), 120: (3, 4), 128: (3, 4), 256: (4, 5)}   # the k×k, b-bit thumbnail at or under each budget
 
 
+@functools.cache
+def judged(dataset):
+    """The held-out judges, the test split, and the judges' accuracy on its first LIMIT originals:
+    measured once for all of a dataset's codecs."""
+    panel, vocab = judges.load_panel(dataset)
+    held_out = {family: panel[family] for family in judges.PANEL[dataset]}
+    test = data.load(dataset, "test", vocab=vocab)
+    return held_out, test, measure(originals(), held_out, test, limit=LIMIT.get(dataset, 500)).acc
+
+
+@functools.cache
+def thumbnail_row(dataset, bits, size):
+    held_out, test, _ = judged(dataset)
+    return measure(baselines.thumbnail(*THUMBNAIL[bits], size=size), held_out, test, limit=LIMIT.get(dataset, 500))
+
+
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_shipped_codec_keeps_the_judges_answers(name):
     assert (zoo.FOLDER / zoo.MODELS[name]["file"]).stat().st_size <= 10 * 2 ** 20
     codec = fewbits.load(name)
     dataset, bits = name.split("-")[0], zoo.MODELS[name]["bits"]     # easyvqa-128 trains at 120 bits
     assert codec.model.bits == bits                                  # the map code: the mean
-    panel, vocab = judges.load_panel(dataset)
-    held_out = {family: panel[family] for family in judges.PANEL[dataset]}
-    test = data.load(dataset, "test", vocab=vocab)
-    limit = LIMIT.get(dataset, 500)
-    row = score_codec(codec, held_out, test, limit=limit)
+    held_out, test, original = judged(dataset)
+    row = score_codec(codec, held_out, test, limit=LIMIT.get(dataset, 500), original=original)
     assert row.bits <= bits + 8 * 3 + 8                            # header + at most a byte over the budget
     lowest = metrics.lowest(row.retention, judges.PANEL[dataset])
     assert lowest["overall"] >= FLOORS[name], row.retention
     assert all(lowest[f] >= FAMILY_FLOORS.get(name, 0) for f in test.families), row.retention
     # and far better than the naive baseline with as many bits, for every judge
-    thumb = measure(baselines.thumbnail(*THUMBNAIL[bits], size=codec.model.size), held_out, test, limit=limit)
+    thumb = thumbnail_row(dataset, bits, codec.model.size)
     assert thumb.bits <= bits
     for family in held_out:
         assert row.acc[family]["overall"] > thumb.acc[family]["overall"] + 0.1, (family, row.acc, thumb.acc)
