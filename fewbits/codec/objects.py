@@ -19,11 +19,19 @@ draws them again.
       ▼
     x_hat (B, 3, size, size)
 
+(The sizes are ObjectCodec's layout. FineObjectCodec's has a cube's turn in 8 steps and the centre
+in eighths of a cell: 40 channels, 17 bits a cell.)
+
 Why a code of objects: a code trained on distortion spends its bits where colour is, and a probe of
 the grid code's bits found size and some colour but no material or shape (EXPERIMENTS.md, "CLEVR in
 3D"). Here each bit means one thing by construction, so the decode loses only what the detector
 misses and what the generator draws wrong. A scene of n objects costs about 13 bits an object plus
 the object map, which the bit model learns to code cheaply: objects stand in the middle rows.
+
+The object map is an importance map in the sense of Li et al. (2018), with two levels: at each of
+the 256 positions it decides whether that position's field bits are sent (13, or 16 in the fine
+layout) or none, and the coder's gates skip the rest. Unlike theirs it is learned from the scene
+graphs, not from the rate: a position is worth bits when an object stands there.
 
 Training (train.py): the encoder learns from the training split's scene graphs (label_loss); the
 decoder learns from the images, through the code the encoder sends at that step, with the
