@@ -100,7 +100,7 @@ def measure(method, judges, test, limit=None, batch_size=250, features=None, eac
 
 def score_codec(codec, judges, test, limit=None, features=None, original=None):
     """measure() for a FileCodec, with each judge's retention: row.retention[name][family].
-    original: the judges' accuracy on the same originals (a Row's acc), if it is measured already."""
+    original: the judges' accuracy on the same originals (a Row's acc), if measured already."""
     row = measure(codec.method(), judges, test, limit, features=features)
     original = original or measure(originals(), judges, test, limit).acc
     row.retention = {name: metrics.retention(row.acc[name], original[name]) for name in judges}
