@@ -95,8 +95,9 @@ def test_steps_0_after_init_only_counts_the_coders_table(photos, tmp_path, capsy
 
 
 def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
-    """SIGKILL after the first checkpoint; then --resume with nothing but --out continues from that
-    step with the same optimiser state and the flags the checkpoint stored."""
+    """SIGKILL after the first checkpoint; then --resume with nothing but --out (and --dry_run, which
+    only shortens the end's table and validation) continues from that step with the same optimiser
+    state and the flags the checkpoint stored."""
     run = subprocess.Popen([*FEWBITS_TRAIN, "--data", "easyvqa", "--bits", "32", "--batch", "4", "--eval_every", "2",
                             "--steps", "1000", "--minutes", "30", "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -108,7 +109,7 @@ def test_killed_run_resumes_from_its_checkpoint_with_its_own_flags(tmp_path):
     killed = torch.load(tmp_path / "ckpt.pt", weights_only=True)      # written atomically: whole, never half
     step = killed["step"]
     assert step >= 2 and killed["config"]["bits"] == 32
-    train(TrainConfig(out=str(tmp_path), resume=True, steps=step + 2))
+    train(TrainConfig(out=str(tmp_path), resume=True, steps=step + 2, dry_run=True))   # dry_run: a short finish
     after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     assert after["step"] == step + 2 and after["config"]["batch"] == 4 and after["model_args"]["bits"] == 32
     assert after["config"]["minutes"] == 30 and after["config"]["eval_every"] == 2   # left out: the run's, not the defaults
@@ -124,7 +125,7 @@ def test_a_checkpoint_from_before_a_field_existed_resumes_with_its_default(tmp_p
     old = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     del old["config"]["deep"]                                         # --deep came later
     files.save_checkpoint(old, tmp_path / "ckpt.pt")
-    train(TrainConfig(out=str(tmp_path), resume=True, steps=2))
+    train(TrainConfig(out=str(tmp_path), resume=True, steps=2, dry_run=True))   # dry_run: a short finish
     after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     assert after["step"] == 2 and after["config"]["deep"] == 0
 

@@ -59,7 +59,7 @@ class Layout:
 
     fields: each field's number of values. "turn" is a cube's rotation about the vertical within a
     quarter turn, in `turns` steps (a sphere or a cylinder looks the same at any turn: 0); du, dv
-    the centre's place in its cell, in `places` steps. A field of one value costs no bits.
+    the centre's place in its cell, in `places` steps.
     ids: (B, 1 + fields, 16, 16) ints, 1 where an object is, then each field's value there."""
 
     def __init__(self, turns=4, places=4):
