@@ -124,7 +124,7 @@ class Layout:
         b = bits.long().view(-1, CELLS, self.per_cell).transpose(1, 2)        # (B, per_cell, CELLS)
         out, at = [b[:, 0]], 1
         for width, n in zip(self.widths, self.fields.values()):
-            value = sum((b[:, at + j] << (width - 1 - j) for j in range(width)), torch.zeros_like(b[:, 0]))
+            value = sum(b[:, at + j] << (width - 1 - j) for j in range(width))
             out.append(value.clamp(max=n - 1) * b[:, 0])
             at += width
         return torch.stack(out, 1).view(-1, 1 + len(self.fields), GRID, GRID)
