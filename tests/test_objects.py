@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from fewbits.codec import ObjectCodec, load_codec, codec_checkpoint
 from fewbits.codec.objects import FineObjectCodec
 from fewbits.codec import objects
-
-LAYOUT = ObjectCodec.layout
 from fewbits.data import clevr
 from fewbits import files, metrics
+
+LAYOUT = ObjectCodec.layout                      # the shipped clevr-objects' layout
 
 
 @pytest.fixture(scope="module")
