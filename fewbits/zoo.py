@@ -6,9 +6,9 @@
 The manifest is fewbits/checkpoints/zoo.json, beside the files it names. Each entry gives the file,
 its sha256, the fingerprint byte its .bin files carry (codecs only), the data it was trained on,
 `bits` (the --bits it was trained at), a one-line description, for a codec how it was chosen
-(`chosen`), and the commands that make it at this commit, in order. A photo codec's entries may
-share a file, each with its own `quality` (PhotoCodec.quality), which the codec then encodes at. A
-`note` says where the shipped file came from other code than the commands run today.
+(`chosen`), and the commands that make it at this commit, in order. A photo codec's entry may name
+the `quality` (PhotoCodec.quality) it encodes at unless told otherwise. A `note` says where the
+shipped file came from other code than the commands run today.
 """
 import hashlib
 import json

@@ -79,19 +79,41 @@ def test_compress_gives_the_apis_file_and_the_judges_answers(url, tmp_path, monk
     assert list(tmp_path.iterdir()) == []                                        # and nothing of them is left
 
 
-def test_a_photo_codec_codes_the_photo_at_its_own_size(url, monkeypatch):
-    """A photo codec (untrained, small) named as a zoo codec: the file is the API's, of the photo at
-    its own size, and the decode comes back at the page's size in the photo's shape."""
+def test_a_photo_codec_codes_the_photo_at_its_own_size_and_at_the_rate_chosen(url, monkeypatch):
+    """A photo codec (untrained, small) named as a zoo codec: the file is the API's at the rate the
+    page asked for, of the photo at its own size, and the decode comes back at the page's size in
+    the photo's shape. A rate it doesn't offer, or a rate for a codec of fixed rate, is refused."""
     torch.manual_seed(0)
-    codec = fewbits.FileCodec(PhotoCodec(width=8, deep=16), "photo-test")
-    monkeypatch.setitem(zoo.MODELS, "photo-test", {"description": "a test photo codec", "kind": "codec"})
-    monkeypatch.setattr(server, "codec_named", lambda name: codec)
+    weights = PhotoCodec(width=8, deep=16).state_dict()
+
+    def load(name, quality=None):
+        model = PhotoCodec(width=8, deep=16).eval()
+        model.load_state_dict(weights)
+        model.quality = quality or model.quality
+        return fewbits.FileCodec(model, name)
+    monkeypatch.setitem(zoo.MODELS, "photo-test", {"description": "a test photo codec", "kind": "codec",
+                                                   "data": "photos-full", "bits": 100, "quality": 0.5})
+    monkeypatch.setattr(zoo, "CODECS", [*zoo.CODECS, "photo-test"])
+    monkeypatch.setattr(server, "load", load)
+    server.codec_named.cache_clear()
     img = noise(3, (96, 160))                                                    # 160 wide, 96 high
-    status, reply = call(url, "/api/compress", {"model": "photo-test", "image": png_field(img)})
-    assert status == 200, reply
-    assert base64.b64decode(reply["bin"]) == codec.compress([img])[0] and reply["answers"] == []
+    bits = {}
+    for quality in (1.0, 0.25):
+        status, reply = call(url, "/api/compress", {"model": "photo-test", "image": png_field(img), "quality": quality})
+        assert status == 200, reply
+        assert base64.b64decode(reply["bin"]) == load("photo-test", quality).compress([img])[0]
+        assert reply["answers"] == []
+        bits[quality] = reply["bits"]
+    assert bits[0.25] < bits[1.0]
     decoded = Image.open(io.BytesIO(base64.b64decode(reply["decode"].split(",")[1])))
     assert decoded.size == (256, round(96 * 256 / 160))
+    offered = {m["name"]: m for m in call(url, "/api/models")[1]}
+    assert offered["photo-test"]["qualities"] == [1.0, 0.5, 0.25] and offered[MODEL]["qualities"] == []
+    for model, quality, line in (("photo-test", 0.3, "the rate must be one of 1.0, 0.5, 0.25, not 0.3"),
+                                 (MODEL, 0.5, f"{MODEL} has a fixed rate; a rate is for the photo codecs")):
+        assert call(url, "/api/compress", {"model": model, "image": png_field(img), "quality": quality}) == \
+            (400, {"error": line})
+    server.codec_named.cache_clear()                                             # no test codec left in it
 
 
 def test_the_command_refuses_bad_flags(capsys):

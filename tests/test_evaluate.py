@@ -4,7 +4,7 @@ import math
 import torch
 
 from fewbits import files, metrics, vqa
-from fewbits.bench import baselines, protocol
+from fewbits.bench import baselines, protocol, report
 from fewbits.cli import evaluate
 from fewbits.codec import GlobalCodec, GridCodec, codec_checkpoint
 from fewbits.coding import arithmetic
@@ -94,6 +94,21 @@ def test_the_photos_report_on_a_tiny_subset(tmp_path):
     for row in ("| ours, grid-64 |", "| ours, grid-64, search 400 |", "| thumbnail 4×4, 5 bit | 240 |", "| JPEG q1 |", "| WebP q0 |", "| original (ceiling) | 0 | ∞ | 1.000 | 0.00 |"):
         assert row in report, row
     assert (tmp_path / "results" / "photos.png").exists() and not (tmp_path / "results" / "rate_accuracy.png").exists()
+
+
+def test_a_run_of_one_dataset_keeps_the_others_sections_of_a_whole_report():
+    """Rerunning one section into results/ replaces it and keeps the rest, in their order, saying so;
+    a run on a subset (--limit) or on the validation split is never merged with a whole report."""
+    old = ("Machine: a.\nCommand: `fewbits evaluate`.\n\n### easyvqa\n\nE\n\n### photos at their own size"
+           "\n\nOLD\n\n### clevr\n\nC\n")
+    new = "Machine: b.\nCommand: `fewbits evaluate --data photos-full`.\n\n### photos at their own size\n\nNEW\n"
+    text = report.merged(new, old)
+    assert text.startswith("Machine: b.\nCommand: `fewbits evaluate --data photos-full`.\n")
+    assert "not measured again: easyvqa, clevr." in text and "OLD" not in text
+    assert text.index("### easyvqa") < text.index("NEW") < text.index("### clevr")
+    for partial in ("--limit 5", "--split val", "--split=val"):
+        assert report.merged(new.replace("photos-full", f"photos-full {partial}"), old).count("###") == 1
+    assert report.merged(new, old.replace("evaluate`", "evaluate --limit 9`")) == new
 
 
 def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):

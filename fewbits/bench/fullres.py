@@ -25,14 +25,14 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from .. import data as datasets
-from .. import files, metrics, vqa, zoo
+from .. import files, metrics, vqa
 from ..api import FileCodec
 from .baselines import has_avif
 
 # each classical codec's settings, from its smallest files to about 1 bpp on the held-out photos
 QUALITIES = {"JPEG": (1, 3, 5, 10, 20, 40), "WebP": (0, 5, 15, 30, 50), "AVIF": (0, 5, 15, 30, 50)}
 JPEG2000_BPP = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)       # JPEG 2000 is asked for a rate, not a quality
-QUALITIES_OURS = (1.0, 0.5, 0.25)        # a photo codec whose zoo entry names no quality
+QUALITIES_OURS = (1.0, 0.5, 0.25)                     # each photo codec's curve
 PATCH, PATCHES = 64, 48                               # FD: up to 48 patches of 64×64 per photo
 LARGE_MEGAPIXELS = 24                                 # the large photo: 6000×4000
 
@@ -75,14 +75,10 @@ def classical():
 
 
 def ours(codecs):
-    """[(method, setting, encode, decode)] for photo codecs {name: FileCodec}: each at the quality
-    its zoo entry names, or at each of QUALITIES_OURS."""
-    out = []
-    for name, codec in codecs.items():
-        named = zoo.MODELS.get(name, {}).get("quality")
-        for quality in (named,) if named is not None else QUALITIES_OURS:
-            out.append((f"ours, {name}", f"quality {quality:g}", *photo_method(codec, quality)))
-    return out
+    """[(method, setting, encode, decode)] for photo codecs {name: FileCodec}: each a curve of
+    QUALITIES_OURS, whatever quality its zoo entry encodes at by default."""
+    return [(f"ours, {name}", f"quality {quality:g}", *photo_method(codec, quality))
+            for name, codec in codecs.items() for quality in QUALITIES_OURS]
 
 
 def benchmark(codecs, limit=None, split="test", progress=None):

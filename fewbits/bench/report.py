@@ -144,6 +144,31 @@ def markdown(results, argv):
     return "\n".join(lines)
 
 
+def merged(new, old):
+    """The text of benchmark.md after a run that measured some of the datasets: the new report's
+    header and sections ("### " headings), with each of the old report's sections that it did not
+    measure kept as it was, in the old order, and named in the header. Only whole test-split
+    reports are merged (no --limit or --split val in either command); else the new one stands."""
+    def parts(text):
+        head, *sections = text.split("\n### ")
+        return head, {s.split("\n", 1)[0]: "### " + s for s in sections}
+
+    def whole(text):
+        command = next((line for line in text.splitlines() if line.startswith("Command: ")), "")
+        command = command.replace("=", " ")                                # --split=val too
+        return command and "--limit" not in command and "--split val" not in command
+    if not (old and whole(old) and whole(new)):
+        return new
+    (head, sections), (_, before) = parts(new), parts(old)
+    kept = [name for name in before if name not in sections]
+    if not kept:
+        return new
+    note = f"Kept from the report this one replaced, not measured again: {', '.join(kept)}."
+    order = [*before, *(name for name in sections if name not in before)]
+    body = [(sections.get(name) or before[name]).rstrip("\n") + "\n" for name in order]
+    return "\n".join([head.rstrip("\n"), note, "", *body])
+
+
 def fullres_tables(points, large):
     return ["### photos at their own size", "", "The held-out photos, each coded whole at its own "
             "resolution; bpp from the files, header included; means over the photos. FD: 64×64 "

@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 from .. import data as datasets
-from .. import files
+from .. import files, zoo
 from ..demo import serve, start
 
 
@@ -63,7 +63,7 @@ def benchmark(n):
     buffer = io.BytesIO()
     photo.save(buffer, format="PNG")
     jobs = {"easyvqa-256, 64×64, with its questions": {"model": "easyvqa-256", **sample},
-            "photos-256, a 768×512 photo": {"model": "photos-256", "image": {
+            f"{zoo.DEFAULT}, a 768×512 photo": {"model": zoo.DEFAULT, "image": {
                 "name": "photo.png", "data": base64.b64encode(buffer.getvalue()).decode()}}}
     for label, body in jobs.items():
         post("/api/compress", body)                      # the models load on the first request

@@ -90,7 +90,9 @@ def progress(point):
 
 def write(out, results, pictures, argv):
     """The report and its pictures under `out` -> the names written."""
-    files.write_atomic(out / "benchmark.md", report.markdown(results, argv).encode())
+    path = out / "benchmark.md"
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    files.write_atomic(path, report.merged(report.markdown(results, argv), old).encode())
     with_questions = {name: r for name, r in results.items() if not name.startswith("photos")}
     if with_questions:
         report.plot(with_questions, out / "rate_accuracy.png")

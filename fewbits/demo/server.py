@@ -8,6 +8,7 @@ The page (page.html, no build step, nothing fetched from elsewhere) talks to fou
     GET  /api/models                      the zoo's codecs, each with its one-line description
     GET  /api/sample?data=easyvqa&i=3     test image i of easyvqa, scenes or photos, with its questions
     POST /api/compress  {model, image: {name, data}, questions}   -> bits, the .bin, both pictures, answers
+                        (and quality: a photo codec's rate, one of QUALITIES)
     POST /api/decompress  {bin: {name, data}, questions}          -> the decode of an uploaded .bin
 
 Every request carries all it needs, so two browsers never share a result: no sessions, no state but
@@ -39,6 +40,7 @@ MAX_DRAIN = 1 << 30       # a refused body is read this far, so the browser hear
 SHOWN = 256               # the pictures on the page: the long side, in pixels
 PAGE = Path(__file__).with_name("page.html")
 LOCK = threading.Lock()   # loading models and data: one request at a time (the caches keep them)
+QUALITIES = (1.0, 0.5, 0.25)   # the rates the page offers a photo codec (PhotoCodec.quality)
 
 
 class DemoError(Exception):
@@ -46,12 +48,21 @@ class DemoError(Exception):
 
 
 @lru_cache(maxsize=None)
-def codec_named(name):
-    """A zoo codec by name (never a path: a web page doesn't choose files on the server)."""
+def codec_named(name, quality=None):
+    """A zoo codec by name (never a path: a web page doesn't choose files on the server); a photo
+    codec at `quality`, one of QUALITIES, if given. Each rate is its own instance, so that two
+    requests at different rates never share a codec whose quality one of them set."""
     if name not in zoo.CODECS:
         raise DemoError(f"{name!r}: not a codec of the zoo")
+    if quality is not None and quality not in QUALITIES:
+        raise DemoError(f"the rate must be one of {', '.join(map(str, QUALITIES))}, not {quality}")
+    if quality is not None and zoo.MODELS[name]["data"] != "photos-full":
+        raise DemoError(f"{name} has a fixed rate; a rate is for the photo codecs")
     with LOCK:
-        return load(name)
+        codec = load(name)
+    if quality is not None:
+        codec.model.quality = quality
+    return codec
 
 
 @lru_cache(maxsize=None)
@@ -71,7 +82,8 @@ def test_split(data):
 
 
 def models():
-    return [{"name": n, "data": m["data"], "bits": m["bits"], "description": m["description"]}
+    return [{"name": n, "data": m["data"], "bits": m["bits"], "description": m["description"],
+             "qualities": list(QUALITIES) if m["data"] == "photos-full" else [], "quality": m["quality"]}
             for n, m in zoo.MODELS.items() if m["kind"] == "codec"]
 
 
@@ -91,8 +103,10 @@ def sample(data, i):
 
 
 def compress(request):
-    """{model, image: {name, data}, questions} -> what the page shows of the image and its decode."""
-    codec = codec_named(str(request.get("model", zoo.DEFAULT)))
+    """{model, image: {name, data}, questions, quality (photo codecs only)} -> what the page shows
+    of the image and its decode."""
+    quality = request.get("quality")
+    codec = codec_named(str(request.get("model", zoo.DEFAULT)), None if quality is None else float(quality))
     name, raw = upload(request.get("image"))
     with tempfile.TemporaryDirectory() as folder:       # the upload lives here only, and only until it's read
         path = Path(folder) / name
