@@ -50,6 +50,23 @@ def test_at_bpp_interpolates_in_log_bpp_and_never_extrapolates():
     assert fullres.at_bpp(points, "J", 0.5, lambda p: p.psnr) is None
 
 
+def test_the_comparison_reads_each_classical_curve_at_our_bpp():
+    """JPEG 2000 at 0.1 and 0.4 bpp (MS-SSIM 10 and 20 dB) is 15 dB at 0.2, halfway in log bpp; the
+    best classical FD counts settings of at most twice our bpp; ours reach WebP q0's 10 dB halfway
+    between their 0.05 and 0.2 bpp (6.99 and 13.01 dB), at 0.1 bpp: its bits exactly."""
+    P = fullres.RDPoint
+    points = [P("ours, a", "quality 1", 0.2, 30.0, 0.95, 0, 0, 1.0), P("ours, a", "quality 0.25", 0.05, 20.0, 0.8, 0, 0, 4.0),
+              P("JPEG 2000", "0.1 bpp", 0.1, 25.0, 0.9, 0, 0, 9.0), P("JPEG 2000", "0.4 bpp", 0.4, 35.0, 0.99, 0, 0, 3.0),
+              P("WebP", "q0", 0.1, 26.0, 0.9, 0, 0, 5.0), P("WebP", "q50", 1.0, 40.0, 0.999, 0, 0, 0.5)]
+    lines = fullres.comparison(points)
+    first = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert first[:5] == ["a", "quality 1", "0.2000", "13.01", "15.00"] and first[5] == "—"   # JPEG: no curve
+    assert first[-2:] == ["1.00", "3.00"]
+    second = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert second[4] == "—" and second[-1] == "5.00"                  # 0.05: under J2K's curve; ≤ 0.1 bpp
+    assert lines[-1].endswith("a reaches that MS-SSIM at 0.1000 bpp, 100% of WebP's bits.")
+
+
 def test_the_command_benchmarks_a_photo_codec_against_the_classical_ones(two_photos, tmp_path, monkeypatch):
     """fewbits evaluate --data photos-full: every method on every photo, ours at three qualities,
     the table with FD, the plot and the sheet of crops."""

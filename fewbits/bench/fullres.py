@@ -33,6 +33,7 @@ from .baselines import has_avif
 QUALITIES = {"JPEG": (1, 3, 5, 10, 20, 40), "WebP": (0, 5, 15, 30, 50), "AVIF": (0, 5, 15, 30, 50)}
 JPEG2000_BPP = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)       # JPEG 2000 is asked for a rate, not a quality
 QUALITIES_OURS = (1.0, 0.5, 0.25)                     # each photo codec's curve
+CLASSICAL = ("JPEG 2000", "JPEG", "WebP", "AVIF")     # the codecs ours are compared with
 PATCH, PATCHES = 64, 48                               # FD: up to 48 patches of 64×64 per photo
 LARGE_MEGAPIXELS = 24                                 # the large photo: 6000×4000
 
@@ -205,6 +206,45 @@ def at_bpp(points, method, bpp, measure):
     return None
 
 
+def bpp_at(points, method, value, measure):
+    """The bpp at which `method`'s curve reaches `value` of `measure`, interpolated in log bpp
+    between the two settings around it (the curve taken to rise with bpp); None off the curve."""
+    curve = sorted((measure(p), p.bpp) for p in points if p.method == method)
+    for (m0, b0), (m1, b1) in zip(curve, curve[1:]):
+        if m0 <= value <= m1:
+            t = (value - m0) / (m1 - m0) if m1 > m0 else 0.0
+            return math.exp(math.log(b0) + t * (math.log(b1) - math.log(b0)))
+    return None
+
+
+def comparison(points):
+    """Each of our points against the classical codecs at its own bpp -> the lines of a markdown
+    table: MS-SSIM (dB) of each, interpolated on its curve ("—" off it), PSNR of ours and AVIF,
+    and FD of ours and of the best classical setting with at most twice our bpp; then, per codec
+    of ours, the bits it needs for the MS-SSIM of WebP's smallest files."""
+    cell = lambda v, fmt=".2f": "—" if v is None else format(v, fmt)
+    ssim = lambda p: ms_ssim_db(p.ms_ssim)
+    rows = []
+    for p in (p for p in points if p.method.startswith("ours")):
+        fds = [q.fd for q in points if q.method in CLASSICAL and q.bpp <= 2 * p.bpp]
+        rows.append([p.method[len("ours, "):], p.setting, f"{p.bpp:.4f}", f"{ssim(p):.2f}",
+                     *(cell(at_bpp(points, m, p.bpp, ssim)) for m in CLASSICAL), f"{p.psnr:.2f}",
+                     cell(at_bpp(points, "AVIF", p.bpp, lambda q: q.psnr)), f"{p.fd:.2f}",
+                     cell(min(fds, default=None))])
+    header = ["ours", "setting", "bpp", "MS-SSIM dB", *CLASSICAL, "PSNR dB", "AVIF", "FD",
+              "best classical FD at ≤ 2× bpp"]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
+             *("| " + " | ".join(row) + " |" for row in rows), ""]
+    webp = min((p for p in points if p.method == "WebP"), key=lambda p: p.bpp, default=None)
+    for method in dict.fromkeys(p.method for p in points if p.method.startswith("ours") and webp):
+        need = bpp_at(points, method, ssim(webp), ssim)
+        lines.append(f"WebP's smallest files ({webp.setting}, {webp.bpp:.4f} bpp, MS-SSIM "
+                     f"{ssim(webp):.2f} dB): {method[len('ours, '):]} reaches that MS-SSIM at "
+                     + ("no setting it has." if need is None else
+                        f"{need:.4f} bpp, {100 * need / webp.bpp:.0f}% of WebP's bits."))
+    return lines
+
+
 COLOURS = {"JPEG": (30, 90, 200), "WebP": (30, 150, 60), "AVIF": (150, 60, 170),
            "JPEG 2000": (230, 140, 20)}
 
@@ -218,7 +258,9 @@ def rd_plot(points, width=480, height=360):
     img = Image.new("RGB", (width * len(panels), height), "white")
     draw = ImageDraw.Draw(img)
     methods = list(dict.fromkeys(p.method for p in points))
-    colours = {m: COLOURS.get(m, (200, 30, 30)) for m in methods}    # ours: red
+    ours = [m for m in methods if m not in COLOURS]                  # ours: reds
+    reds = ((200, 30, 30), (240, 110, 150))
+    colours = {**COLOURS, **{m: reds[i % 2] for i, m in enumerate(ours)}}
     for k, (name, measure) in enumerate(panels):
         values = [measure(p) for p in points]
         lo, hi = math.floor(min(values)), math.ceil(max(values))

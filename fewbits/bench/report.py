@@ -175,6 +175,9 @@ def fullres_tables(points, large):
             "patches of the decodes against the originals', in the features of the scenes "
             "attention judge's CNN. Plot: rate_distortion.png; crops: photo_crops.png.", "",
             fullres.rd_table(points), "",
+            "Each point of ours against the classical codecs at its bpp (MS-SSIM dB and PSNR "
+            "interpolated on their curves in log bpp; — where a curve doesn't reach).", "",
+            *fullres.comparison(points), "",
             f"One photo of {fullres.LARGE_MEGAPIXELS:g} megapixels (3:2, smooth), coded in a fresh "
             "process: its time each way, and the process's peak memory (Python, torch and the "
             "model included).", "",
