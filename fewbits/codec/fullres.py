@@ -89,9 +89,13 @@ class PhotoCodec(nn.Module):
         """The training pass on crops (B, 3, H, W): decodes at full and half size, and the rate (B,)
         per 256×256 pixels, whatever the crop's size: the bits the map sends, 4 per kept group,
         and the map's own, one per kept level and one more per position (its unary code's stop).
-        The coder's context makes the files smaller still."""
+        The coder's context makes the files smaller still.
+
+        The bits are sign(y) in training too, as Li et al. binarize (the backward is the same
+        straight-through proxy), not the 64×64 codecs' coin flips: half of a photo's |y| sat under
+        0.84, so the flips made noise that the decode at sign(y) never sees (EXPERIMENTS.md)."""
         y, keep = self.split(x, stochastic=self.training)
-        b = y if soft else binarize(y, stochastic=self.training)
+        b = y if soft else binarize(y, stochastic=False)
         x_hat, x_hat_half = self.g_s.both(b * self.mask(keep))
         rate = (GROUP + 1) * keep.sum((1, 2, 3)) + keep[0, 0].numel()
         return {"x_hat": x_hat, "x_hat_half": x_hat_half, "rate": rate * 65536 / x[0, 0].numel()}
