@@ -20,7 +20,7 @@ SHIPPED = ["photos-256", "easyvqa-256", "easyvqa-64", "easyvqa-256-no-adv", "eas
            "scenes-map-120", "clevr-objects"]      # easyvqa-128 codes as easyvqa-256 does: the same code, coder and header
 
 
-def test_set(name):
+def dataset_of(name):
     """The test images a codec's files are made of: its data's, and for the photo codecs, which take
     any size, the 64×64 held-out photos (small files, so every bit of them can be flipped)."""
     trained_on = fewbits.zoo.MODELS[name]["data"]
@@ -30,9 +30,9 @@ def test_set(name):
 @pytest.fixture(scope="module")
 def real_files():
     """{codec: (its .bin files for 15 real test images, the images as PNG and JPEG files)}."""
-    out, x_of = {}, {d: data.load(d, "test").images(torch.arange(15)) for d in map(test_set, SHIPPED)}
+    out, x_of = {}, {d: data.load(d, "test").images(torch.arange(15)) for d in map(dataset_of, SHIPPED)}
     for name in SHIPPED:
-        x = x_of[test_set(name)]
+        x = x_of[dataset_of(name)]
         images = []
         for xi in x:
             for fmt in ("PNG", "JPEG"):
