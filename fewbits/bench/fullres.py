@@ -236,7 +236,9 @@ def comparison(points):
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
              *("| " + " | ".join(row) + " |" for row in rows), ""]
     webp = min((p for p in points if p.method == "WebP"), key=lambda p: p.bpp, default=None)
-    for method in dict.fromkeys(p.method for p in points if p.method.startswith("ours") and webp):
+    if webp is None:
+        return lines
+    for method in dict.fromkeys(p.method for p in points if p.method.startswith("ours")):
         need = bpp_at(points, method, ssim(webp), ssim)
         lines.append(f"WebP's smallest files ({webp.setting}, {webp.bpp:.4f} bpp, MS-SSIM "
                      f"{ssim(webp):.2f} dB): {method[len('ours, '):]} reaches that MS-SSIM at "

@@ -56,7 +56,7 @@ def codec_named(name, quality=None):
         raise DemoError(f"{name!r}: not a codec of the zoo")
     if quality is not None and quality not in QUALITIES:
         raise DemoError(f"the rate must be one of {', '.join(map(str, QUALITIES))}, not {quality}")
-    if quality is not None and zoo.MODELS[name]["data"] != "photos-full":
+    if quality is not None and not rates(zoo.MODELS[name]):
         raise DemoError(f"{name} has a fixed rate; a rate is for the photo codecs")
     with LOCK:
         codec = load(name)
@@ -81,9 +81,14 @@ def test_split(data):
         return datasets.load(data, "test", vocab=vocab)
 
 
+def rates(entry):
+    """The rates the page offers a zoo codec: QUALITIES for a photo codec, none for the others."""
+    return list(QUALITIES) if entry["data"] == "photos-full" else []
+
+
 def models():
     return [{"name": n, "data": m["data"], "bits": m["bits"], "description": m["description"],
-             "qualities": list(QUALITIES) if m["data"] == "photos-full" else [], "quality": m["quality"]}
+             "qualities": rates(m), "quality": m["quality"]}
             for n, m in zoo.MODELS.items() if m["kind"] == "codec"]
 
 
