@@ -1,6 +1,7 @@
 """What a decode is scored by: image quality, and the answers VQA models still give.
 
     psnr(x_hat, x), ssim(x_hat, x), ms_ssim(x_hat, x)        # quality
+    ms_ssim_per_image(x_hat, x, weights)                      # the same, differentiable: a loss
     frechet_distance(a, b)                                   # realism, on features
     acc = Accuracy(families); acc.add(logits, answers, family); acc.result()
     retention(acc_on_decodes, acc_on_originals); lowest(retention_by_judge, judges)
@@ -55,13 +56,20 @@ def ms_ssim(x_hat, x):
     which CompressAI's figures use) does, so that figures compare with the literature's."""
     if min(x.shape[-2:]) <= 160:
         raise ValueError(f"MS-SSIM needs both sides over 160 pixels, not {tuple(x.shape[-2:])}")
+    return ms_ssim_per_image(x_hat, x, MS_SSIM_WEIGHTS).mean().item()
+
+
+def ms_ssim_per_image(x_hat, x, weights, floor=0.0):
+    """MS-SSIM over len(weights) scales, (B, C), differentiable. (Training crops too small for five
+    scales, 128 pixels, can take the first four weights, renormalised.) floor > 0 keeps the gradient
+    of factor ** weight finite where a factor nears 0."""
     factors = []
-    for scale, weight in enumerate(MS_SSIM_WEIGHTS):
+    for scale, weight in enumerate(weights):
         s, cs = ssim_terms(x_hat, x)
-        factors.append((s if scale == len(MS_SSIM_WEIGHTS) - 1 else cs).clamp(min=0) ** weight)
+        factors.append((s if scale == len(weights) - 1 else cs).clamp(min=floor) ** weight)
         pad = [side % 2 for side in x.shape[2:]]
         x_hat, x = F.avg_pool2d(x_hat, 2, padding=pad), F.avg_pool2d(x, 2, padding=pad)
-    return torch.stack(factors).prod(0).mean().item()
+    return torch.stack(factors).prod(0)
 
 
 def frechet_distance(a, b):

@@ -37,7 +37,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from . import data as datasets
-from . import files, validation, vqa
+from . import files, metrics, validation, vqa
 from .codec import CODECS, codec_checkpoint
 from .nn.discriminator import DISCRIMINATORS, d_hinge_loss, g_hinge_loss
 
@@ -58,6 +58,7 @@ class TrainConfig:
     lr_d: float = 4e-4        # discriminator
     w_mse: float = 5.0        # distortion at the images' size and half that (MSE: L1 learned the empty background first, far slower)
     w_edge: float = 1.0       # L1 between the decode's and the original's neighbour differences: edges and corners
+    w_ssim: float = 0.0       # 1 - MS-SSIM over four scales (photo crops of 128 pixels and up): structure over colour error
     w_kl: float = 0.1         # VQA answers: KL(answers on original || answers on decode)
     w_feat: float = 0.1       # VQA cell features: MSE
     w_adv: float = 0.0025     # generator's hinge loss (0.005 and 0.02 kept fewer answers and looked less real on easy-VQA)
@@ -83,6 +84,7 @@ class TrainError(Exception):
 ADJUSTABLE = {"steps", "minutes", "eval_every", "device", "out", "resume", "dry_run"}   # may change on --resume
 BUDGET = {"steps", "minutes", "eval_every"}    # of those, the run's own unless given again
 PRICE_STEP = 1e-3   # the map code: how fast the price of a bit follows the rate's excess over --bits
+SSIM_WEIGHTS = [w / sum(metrics.MS_SSIM_WEIGHTS[:4]) for w in metrics.MS_SSIM_WEIGHTS[:4]]   # 128² crops
 VAL_BATCH = 200     # the fixed validation batch: its figures every eval_every steps, and its pictures
 
 
@@ -251,7 +253,7 @@ def train(config):
     if ddp:
         codec = DDP(codec)
         disc = DDP(disc, find_unused_parameters=not train_data.has_questions)
-    weights = {"mse": config.w_mse, "edge": config.w_edge, "kl": config.w_kl, "feat": config.w_feat, "adv": config.w_adv, "rate": config.w_rate, "objects": 1.0}
+    weights = {"mse": config.w_mse, "edge": config.w_edge, "ssim": config.w_ssim, "kl": config.w_kl, "feat": config.w_feat, "adv": config.w_adv, "rate": config.w_rate, "objects": 1.0}
 
     # ---- the loop -------------------------------------------------------------------------------
     if master:
@@ -296,6 +298,8 @@ def train(config):
         terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_half"].float(), F.avg_pool2d(x, 2))}
         if config.w_edge:
             terms["edge"] = edge_loss(x_hat, x)
+        if config.w_ssim:
+            terms["ssim"] = 1 - metrics.ms_ssim_per_image(x_hat, x, SSIM_WEIGHTS, floor=1e-4).mean()
         with autocast:
             if loss_model is not None and (config.w_kl or config.w_feat):   # all 0: no VQA
                 with torch.no_grad():
