@@ -1,7 +1,7 @@
 """What a decode is scored by: image quality, and the answers VQA models still give.
 
     psnr(x_hat, x), ssim(x_hat, x), ms_ssim(x_hat, x)        # quality
-    ms_ssim_per_image(x_hat, x, weights)                      # the same, differentiable: a loss
+    ms_ssim_loss(x_hat, x)                                   # 1 - MS-SSIM of four scales, to train on
     frechet_distance(a, b)                                   # realism, on features
     acc = Accuracy(families); acc.add(logits, answers, family); acc.result()
     retention(acc_on_decodes, acc_on_originals); lowest(retention_by_judge, judges)
@@ -59,10 +59,17 @@ def ms_ssim(x_hat, x):
     return ms_ssim_per_image(x_hat, x, MS_SSIM_WEIGHTS).mean().item()
 
 
+def ms_ssim_loss(x_hat, x, scales=4):
+    """1 - MS-SSIM over the first `scales` of the five, their weights renormalised: a training term
+    for crops too small for five scales (128 pixels: four). The factors' floor of 1e-4 keeps the
+    gradient of factor ** weight finite where a factor nears 0."""
+    weights = [w / sum(MS_SSIM_WEIGHTS[:scales]) for w in MS_SSIM_WEIGHTS[:scales]]
+    return 1 - ms_ssim_per_image(x_hat, x, weights, floor=1e-4).mean()
+
+
 def ms_ssim_per_image(x_hat, x, weights, floor=0.0):
-    """MS-SSIM over len(weights) scales, (B, C), differentiable. (Training crops too small for five
-    scales, 128 pixels, can take the first four weights, renormalised.) floor > 0 keeps the gradient
-    of factor ** weight finite where a factor nears 0."""
+    """MS-SSIM over len(weights) scales, (B, C), differentiable; floor > 0 clips each factor there
+    rather than at 0."""
     factors = []
     for scale, weight in enumerate(weights):
         s, cs = ssim_terms(x_hat, x)

@@ -84,7 +84,6 @@ class TrainError(Exception):
 ADJUSTABLE = {"steps", "minutes", "eval_every", "device", "out", "resume", "dry_run"}   # may change on --resume
 BUDGET = {"steps", "minutes", "eval_every"}    # of those, the run's own unless given again
 PRICE_STEP = 1e-3   # the map code: how fast the price of a bit follows the rate's excess over --bits
-SSIM_WEIGHTS = [w / sum(metrics.MS_SSIM_WEIGHTS[:4]) for w in metrics.MS_SSIM_WEIGHTS[:4]]   # 128² crops
 VAL_BATCH = 200     # the fixed validation batch: its figures every eval_every steps, and its pictures
 
 
@@ -299,7 +298,7 @@ def train(config):
         if config.w_edge:
             terms["edge"] = edge_loss(x_hat, x)
         if config.w_ssim:
-            terms["ssim"] = 1 - metrics.ms_ssim_per_image(x_hat, x, SSIM_WEIGHTS, floor=1e-4).mean()
+            terms["ssim"] = metrics.ms_ssim_loss(x_hat, x)
         with autocast:
             if loss_model is not None and (config.w_kl or config.w_feat):   # all 0: no VQA
                 with torch.no_grad():

@@ -3,7 +3,8 @@
     python -m fewbits.bench.readme       # rewrites the blocks between the README's markers
 
 Between <!-- results --> and <!-- /results --> goes one table of selected rows of benchmark.md;
-between <!-- zoo --> and <!-- /zoo --> the zoo's codecs. tests/test_readme.py checks that the
+between <!-- photos --> and <!-- /photos --> the photo codecs at their own size against the
+classical codecs at the same bpp; between <!-- zoo --> and <!-- /zoo --> the zoo's codecs. tests/test_readme.py checks that the
 README holds exactly what this writes, so no figure on the front page is typed by hand.
 """
 import re
@@ -62,6 +63,16 @@ def results_table(text):
     return lines
 
 
+def photo_table(text):
+    """benchmark.md's comparison of our photo codecs with the classical codecs at the same bpp."""
+    tables = sections(text).get("photos at their own size", [])
+    if len(tables) < 2:
+        return ["(results/benchmark.md has no photo codec at its own size yet: `fewbits evaluate --data photos-full`)"]
+    header = list(tables[1][0])
+    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
+            *("| " + " | ".join(row[k] for k in header) + " |" for row in tables[1])]
+
+
 def zoo_table():
     lines = ["| name | trained on | `--bits` | what it is | how it was chosen |", "|---" * 5 + "|"]
     for name, m in zoo.MODELS.items():
@@ -73,7 +84,8 @@ def zoo_table():
 
 def update(readme, benchmark):
     """The README's text with its generated blocks written afresh from benchmark.md and the zoo."""
-    for marker, lines in (("results", results_table(benchmark)), ("zoo", zoo_table())):
+    blocks = (("results", results_table(benchmark)), ("photos", photo_table(benchmark)), ("zoo", zoo_table()))
+    for marker, lines in blocks:
         pattern = re.compile(rf"(<!-- {marker} -->\n).*?(<!-- /{marker} -->)", re.S)
         if not pattern.search(readme):
             raise ValueError(f"README.md has no <!-- {marker} --> block")
