@@ -18,7 +18,7 @@ from pathlib import Path
 from .files import CheckpointError
 
 FOLDER = Path(__file__).parent / "checkpoints"
-DEFAULT = "photos-256"
+DEFAULT = "photo"
 MODELS = {m["name"]: {"bits": None, "fingerprint": None, "quality": None, "note": "", **m}
           for m in json.loads((FOLDER / "zoo.json").read_text(encoding="utf-8"))}
 CODECS = [name for name, m in MODELS.items() if m["kind"] == "codec"]

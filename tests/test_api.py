@@ -60,7 +60,7 @@ def test_the_manifest_names_every_shipped_file_with_its_hash_and_fingerprint():
     assert sorted(p.name for p in zoo.FOLDER.glob("*.pt")) == sorted(m["file"] for m in zoo.MODELS.values())
     for name, m in zoo.MODELS.items():
         assert zoo.checked_path(name) == zoo.FOLDER / m["file"]            # the hash matches
-        assert m["description"] and m["commands"] and m["data"] in ("easyvqa", "scenes", "clevr", "photos")
+        assert m["description"] and m["commands"] and m["data"] in ("easyvqa", "scenes", "clevr", "photos", "photos-full")
         assert all(c.startswith("fewbits ") for c in m["commands"])
         if m["kind"] == "codec":
             model = load_codec(zoo.FOLDER / m["file"])

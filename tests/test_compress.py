@@ -131,15 +131,15 @@ def test_input_conversions(tmp_path):
 
 
 def test_any_shape_decodes_to_its_shape(tmp_path):
-    """A wide or tall photo keeps its shape: one more header byte, and the decode at --size is that
-    many pixels along its long side. A square image costs no shape byte."""
+    """A 64×64 codec keeps a wide or tall photo's shape: one more header byte, and the decode at
+    --size is that many pixels along its long side. A square image costs no shape byte."""
     rng = np.random.default_rng(2)
     for (w, h), header, out in [((90, 60), 4, (128, 86)), ((30, 120), 4, (32, 128)), ((50, 50), 3, (128, 128))]:
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "a.png")
-        assert cli(tmp_path / "a.png", tmp_path / "a.bin", "--force")[0] == 0
+        assert cli(tmp_path / "a.png", tmp_path / "a.bin", "--force", "--model", "photos-256")[0] == 0
         blob = (tmp_path / "a.bin").read_bytes()
         assert container.header_bytes(blob) == header
-        assert cli("-d", tmp_path / "a.bin", tmp_path / "a.out.png", "--size", "128", "--force")[0] == 0
+        assert cli("-d", tmp_path / "a.bin", tmp_path / "a.out.png", "--size", "128", "--force", "--model", "photos-256")[0] == 0
         assert Image.open(tmp_path / "a.out.png").size == out, (w, h)
 
 

@@ -4,8 +4,9 @@
 
 Between <!-- results --> and <!-- /results --> goes one table of selected rows of benchmark.md;
 between <!-- photos --> and <!-- /photos --> the photo codecs at their own size against the
-classical codecs at the same bpp; between <!-- zoo --> and <!-- /zoo --> the zoo's codecs. tests/test_readme.py checks that the
-README holds exactly what this writes, so no figure on the front page is typed by hand.
+classical codecs at the same bpp; between <!-- zoo --> and <!-- /zoo --> the zoo's codecs.
+tests/test_readme.py checks that the README holds exactly what this writes, so no figure on the
+front page is typed by hand.
 """
 import re
 import sys
@@ -67,7 +68,8 @@ def photo_table(text):
     """benchmark.md's comparison of our photo codecs with the classical codecs at the same bpp."""
     tables = sections(text).get("photos at their own size", [])
     if len(tables) < 2:
-        return ["(results/benchmark.md has no photo codec at its own size yet: `fewbits evaluate --data photos-full`)"]
+        return ["(no photo codec at its own size in results/benchmark.md: "
+                "`fewbits evaluate --data photos-full`)"]
     header = list(tables[1][0])
     return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
             *("| " + " | ".join(row[k] for k in header) + " |" for row in tables[1])]
@@ -84,7 +86,8 @@ def zoo_table():
 
 def update(readme, benchmark):
     """The README's text with its generated blocks written afresh from benchmark.md and the zoo."""
-    blocks = (("results", results_table(benchmark)), ("photos", photo_table(benchmark)), ("zoo", zoo_table()))
+    blocks = (("results", results_table(benchmark)), ("photos", photo_table(benchmark)),
+              ("zoo", zoo_table()))
     for marker, lines in blocks:
         pattern = re.compile(rf"(<!-- {marker} -->\n).*?(<!-- /{marker} -->)", re.S)
         if not pattern.search(readme):
