@@ -231,7 +231,7 @@ def comparison(points):
                      *(cell(at_bpp(points, m, p.bpp, ssim)) for m in CLASSICAL), f"{p.psnr:.2f}",
                      cell(at_bpp(points, "AVIF", p.bpp, lambda q: q.psnr)), f"{p.fd:.2f}",
                      cell(min(fds, default=None))])
-    header = ["ours", "setting", "bpp", "MS-SSIM dB", *CLASSICAL, "PSNR dB", "AVIF", "FD",
+    header = ["ours", "setting", "bpp", "MS-SSIM dB", *CLASSICAL, "PSNR dB", "AVIF PSNR dB", "FD",
               "best classical FD at ≤ 2× bpp"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
              *("| " + " | ".join(row) + " |" for row in rows), ""]

@@ -52,6 +52,8 @@ def results_table(text):
               "PSNR dB", "FD"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, tables in sections(text).items():
+        if name not in ROWS:                       # photos at their own size: photo_table
+            continue
         main = {row["method"]: row for row in tables[0]}
         by_family = {row["method"]: row for row in tables[1]} if len(tables) > 1 else {}
         for i, label in enumerate(label for label in ROWS.get(name, []) if label in main):
