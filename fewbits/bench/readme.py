@@ -56,7 +56,7 @@ def results_table(text):
             continue
         main = {row["method"]: row for row in tables[0]}
         by_family = {row["method"]: row for row in tables[1]} if len(tables) > 1 else {}
-        for i, label in enumerate(label for label in ROWS.get(name, []) if label in main):
+        for i, label in enumerate(label for label in ROWS[name] if label in main):
             row, ours = main[label], label.startswith("ours")
             kept = row.get("**held out**", "— (no questions)")
             family = weakest(by_family[label]) if label in by_family else "—"
