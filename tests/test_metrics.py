@@ -34,6 +34,13 @@ def test_ssim_matches_a_direct_implementation():
     assert abs(metrics.ssim(x, x) - 1) < 1e-6
 
 
+def reference_window():
+    """pytorch-msssim's 11-tap Gaussian window (sigma 1.5) for 3 channels, in float64: it builds
+    its own in float32."""
+    g = torch.exp(-(torch.arange(11, dtype=torch.float64) - 5) ** 2 / (2 * 1.5 ** 2))
+    return (g / g.sum()).view(1, 1, 1, 11).repeat(3, 1, 1, 1)
+
+
 def test_ms_ssim_matches_the_reference_implementation():
     """pytorch-msssim, the implementation CompressAI's figures use, on odd and even sides and on a
     real photo against its JPEG; and the one-line refusal of an image too small for five scales."""
@@ -49,8 +56,7 @@ def test_ms_ssim_matches_the_reference_implementation():
     x = torch.rand(2, 3, 161, 203, dtype=torch.float64)
     pairs = [((x + 0.1 * torch.randn_like(x)).clamp(0, 1), x),
              (as_tensor(Image.open(buffer).convert("RGB")), as_tensor(photo))]
-    g = torch.exp(-(torch.arange(11, dtype=torch.float64) - 5) ** 2 / (2 * 1.5 ** 2))
-    window = (g / g.sum()).view(1, 1, 1, 11).repeat(3, 1, 1, 1)     # its own, in float64 (it builds float32)
+    window = reference_window()
     for x_hat, x in pairs:
         reference = pytorch_msssim.ms_ssim(x_hat, x, data_range=1.0, win=window).item()
         assert abs(metrics.ms_ssim(x_hat, x) - reference) < 1e-9
@@ -67,8 +73,7 @@ def test_the_training_term_is_one_minus_ms_ssim_of_four_scales_and_descends():
     torch.manual_seed(0)
     x = torch.rand(2, 3, 168, 176, dtype=torch.float64)
     x_hat = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
-    g = torch.exp(-(torch.arange(11, dtype=torch.float64) - 5) ** 2 / (2 * 1.5 ** 2))
-    window = (g / g.sum()).view(1, 1, 1, 11).repeat(3, 1, 1, 1)
+    window = reference_window()
     reference = pytorch_msssim.ms_ssim(x_hat, x, data_range=1.0, win=window, weights=weights)
     assert abs(1 - metrics.ms_ssim_loss(x_hat, x).item() - reference.item()) < 1e-9
     crop, noisy = x[..., :128, :128], x_hat[..., :128, :128].clone().requires_grad_(True)

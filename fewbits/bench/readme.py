@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import files, zoo
+from .report import table
 
 ROWS = {"easyvqa": ["ours, easyvqa-64", "ours, easyvqa-128", "ours, easyvqa-256",
                     "thumbnail 4×4, 5 bit", "WebP q0", "JPEG q1"],
@@ -50,7 +51,7 @@ def results_table(text):
     """The front page's one table: selected rows of every dataset in benchmark.md."""
     header = ["data", "method", "bits / file", "**held-out retention**", "weakest family",
               "PSNR dB", "FD"]
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    rows = []
     for name, tables in sections(text).items():
         if name not in ROWS:                       # photos at their own size: photo_table
             continue
@@ -62,8 +63,8 @@ def results_table(text):
             family = weakest(by_family[label]) if label in by_family else "—"
             cells = [name if i == 0 else "", f"**{label}**" if ours else label,
                      f"{int(row['bits / image']):,}", kept, family, row["PSNR dB"], row["FD"]]
-            lines.append("| " + " | ".join(cells) + " |")
-    return lines
+            rows.append(cells)
+    return table(header, rows)
 
 
 def photo_table(text):
@@ -73,17 +74,14 @@ def photo_table(text):
         return ["(no photo codec at its own size in results/benchmark.md: "
                 "`fewbits evaluate --data photos-full`)"]
     header = list(tables[1][0])
-    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
-            *("| " + " | ".join(row[k] for k in header) + " |" for row in tables[1])]
+    return table(header, [[row[k] for k in header] for row in tables[1]])
 
 
 def zoo_table():
-    lines = ["| name | trained on | `--bits` | what it is | how it was chosen |", "|---" * 5 + "|"]
-    for name, m in zoo.MODELS.items():
-        if m["kind"] == "codec":
-            cells = [f"`{name}`", m["data"], str(m["bits"]), m["description"], m.get("chosen", "—")]
-            lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    header = ["name", "trained on", "`--bits`", "what it is", "how it was chosen"]
+    codecs = [(name, m) for name, m in zoo.MODELS.items() if m["kind"] == "codec"]
+    return table(header, [[f"`{name}`", m["data"], str(m["bits"]), m["description"],
+                           m.get("chosen", "—")] for name, m in codecs])
 
 
 def update(readme, benchmark):
