@@ -1,6 +1,7 @@
 """bench/fullres.py: bits from whole files at a photo's own size, means over the photos, and the
 interpolation along a curve that the targets of issue 33 are read with."""
 import io
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -91,3 +92,12 @@ def test_the_command_benchmarks_a_photo_codec_against_the_classical_ones(two_pho
     assert "| tiny |" in report and "peak memory MB" in report
     for picture in ("rate_distortion.png", "photo_crops.png"):
         assert Image.open(tmp_path / "results" / picture).width > 400
+
+
+def test_a_spawned_workers_peak_memory_is_its_own_not_its_parents():
+    """The large photo's figure comes from a spawned worker; a parent 600 MB larger must not show."""
+    ballast = bytearray(600 << 20)
+    ballast[::4096] = b"\1" * len(ballast[::4096])        # touched: resident, not just reserved
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        worker = pool.apply(fullres.peak_megabytes)
+    assert 50 < worker < fullres.peak_megabytes() - 400
