@@ -170,15 +170,6 @@ def initialise(codec, path, device):
                 t[:len(old)] = old
 
 
-def edge_loss(x_hat, x):
-    """L1 between the horizontal and vertical neighbour differences of x_hat and x (B, 3, H, W). A flat
-    background has none, so only edges count; L1, unlike MSE, prefers one sharp edge to a blur when
-    the decoder is unsure where the edge is."""
-    dx = (x_hat[..., :, 1:] - x_hat[..., :, :-1]) - (x[..., :, 1:] - x[..., :, :-1])
-    dy = (x_hat[..., 1:, :] - x_hat[..., :-1, :]) - (x[..., 1:, :] - x[..., :-1, :])
-    return dx.abs().mean() + dy.abs().mean()
-
-
 def checkpoint(out, codec, disc, opt_g, opt_d, step, minutes, price, config):
     """codec.pt, what the command line needs, and ckpt.pt, what --resume needs; both atomically."""
     state = codec_checkpoint(codec, data=config.data)
@@ -296,7 +287,7 @@ def train(config):
         # (2) Update the codec: distortion, VQA consistency, adversarial, rate
         terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_half"].float(), F.avg_pool2d(x, 2))}
         if config.w_edge:
-            terms["edge"] = edge_loss(x_hat, x)
+            terms["edge"] = metrics.edge_loss(x_hat, x)
         if config.w_ssim:
             terms["ssim"] = metrics.ms_ssim_loss(x_hat, x)
         with autocast:

@@ -182,3 +182,10 @@ def test_misread_reads_the_attributes_and_the_place_it_is_told():
     counts = metrics.misread(found, true, attrs=("shape", "color", "material", "size"), place=("u", "v"))
     assert counts == {"objects": 1, "missed": 0, "extra": 0, "shape": 0, "color": 0, "material": 1,
                       "size": 0, "offset": pytest.approx(5)}
+
+
+def test_the_edge_term_sees_edges_not_brightness():
+    x = torch.zeros(1, 3, 16, 16)
+    x[..., 4:12, 4:12] = 1.0
+    assert metrics.edge_loss(x + 0.1, x) == 0                      # a flat offset has no edges
+    assert metrics.edge_loss(torch.roll(x, 1, 3), x) > 0           # a moved edge has
