@@ -90,7 +90,7 @@ def test_the_command_benchmarks_a_photo_codec_against_the_classical_ones(two_pho
     assert [r.split(" | ")[1] for r in rows] == ["quality 1", "quality 0.5", "quality 0.25"]
     assert "| JPEG 2000 | 0.1 bpp |" in report and "| FD |" in report
     assert "| tiny |" in report and "peak memory MB" in report
-    for picture in ("rate_distortion.png", "photo_crops.png"):
+    for picture in ("rate_distortion.png", "photo_crops.png", "photo_crops_low.png"):
         assert Image.open(tmp_path / "results" / picture).width > 400
 
 

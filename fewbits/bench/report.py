@@ -173,7 +173,8 @@ def fullres_tables(points, large):
     return ["### photos at their own size", "", "The held-out photos, each coded whole at its own "
             "resolution; bpp from the files, header included; means over the photos. FD: 64×64 "
             "patches of the decodes against the originals', in the features of the scenes "
-            "attention judge's CNN. Plot: rate_distortion.png; crops: photo_crops.png.", "",
+            "attention judge's CNN. Plot: rate_distortion.png; crops near our middle rate: "
+            "photo_crops.png, and near our lowest: photo_crops_low.png.", "",
             fullres.rd_table(points), "",
             "Each point of ours against the classical codecs at its bpp (MS-SSIM dB and PSNR "
             "interpolated on their curves in log bpp; — where a curve doesn't reach).", "",
@@ -315,11 +316,12 @@ def photo_sheet(codecs, count=7):
     return sheet(title, rows, 260, 130)
 
 
-def crop_sheet(photos, methods, points, count=4, side=160):
+def crop_sheet(photos, methods, points, target=None, count=4, side=160):
     """The centre side × side pixels of the first `count` photos, at their own scale: the originals,
-    then each method at its setting nearest in bpp to our middle point's (0.1 bpp without ours)."""
+    then each method at its setting nearest in bpp to `target` (by default our middle point's;
+    0.1 bpp without ours)."""
     ours = sorted(p.bpp for p in points if p.method.startswith("ours"))
-    target = ours[len(ours) // 2] if ours else 0.1
+    target = target or (ours[len(ours) // 2] if ours else 0.1)
     chosen = {}
     for p in points:                                   # each method's setting nearest the target
         best = chosen.get(p.method)

@@ -9,7 +9,8 @@
 
 Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
 results/benchmark.md, rate_accuracy.png, samples.png and photos.png; for photos at their own
-size (bench/fullres.py) rate_distortion.png and photo_crops.png.
+size (bench/fullres.py) rate_distortion.png, photo_crops.png (our middle rate) and
+photo_crops_low.png (our lowest).
 """
 import argparse
 import sys
@@ -58,8 +59,11 @@ def run(names, only, limit, split="test"):
             points, photos, methods, large = fullres.benchmark(codecs, limit, split, progress)
             results[name] = points, large
             pictures["rate_distortion.png"] = fullres.rd_plot(points)
+            lowest = min((p.bpp for p in points if p.method.startswith("ours")), default=None)
             if split == "test":
                 pictures["photo_crops.png"] = report.crop_sheet(photos, methods, points)
+            if split == "test" and lowest:                    # the extreme end, beside the middle
+                pictures["photo_crops_low.png"] = report.crop_sheet(photos, methods, points, lowest)
             continue
         if name == "photos":
             results[name] = protocol.photo_benchmark(codecs, limit, split), []
