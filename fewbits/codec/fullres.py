@@ -4,7 +4,7 @@
       │  g_a           nn/photo.py     four stride-2 convolutions, in stripes
       ▼
     y (1, C, h, w) in (-1, 1), h = H/16          importance p (1, 1, h, w) in (0, 1)
-      │  binarize                      │  keep_levels: round(L p) of the L groups of 4 channels
+      │  binarize                      │  keep_levels: round(L p) of the L groups of 4 channels, at least 1
       ▼                                ▼
     b (1, C, h, w) in {-1, +1}, 0 where the map keeps nothing
       │  cut into tiles of TILE × TILE positions; each tile one message for the arithmetic coder,
@@ -83,6 +83,9 @@ class PhotoCodec(nn.Module):
         B, _, h, w = p.shape
         quality = QUALITY_MIN ** torch.rand(B, 1, device=x.device) if stochastic else self.quality
         keep = keep_levels(p.flatten(1) * quality, self.levels, stochastic)          # (B, h w, L)
+        # level 0 everywhere: a position that sends nothing leaves its colour to the decoder's guess,
+        # and at low qualities whole smooth backgrounds came back in the wrong colour (EXPERIMENTS.md)
+        keep = torch.cat([torch.ones_like(keep[..., :1]), keep[..., 1:]], -1)
         return y, keep.transpose(1, 2).reshape(B, self.levels, h, w)
 
     def forward(self, x, soft=False):
