@@ -153,3 +153,14 @@ def test_quality_sets_the_rate_and_the_command_line_codes_photos_at_their_size(t
     err = capsys.readouterr().err
     assert "--quality must be in 0.25…1, not 2.0" in err and "--benchmark times the 64×64 codecs" in err
     assert "long.png: the photo codec takes sides up to 65536 pixels, not 70000×1" in err
+
+
+def test_every_position_sends_at_least_the_first_level_of_the_map():
+    """Where a position sent nothing, the decoder could only guess its colour: level 0 always goes."""
+    torch.manual_seed(0)
+    model = PhotoCodec(width=8, deep=16)
+    with torch.no_grad():
+        model.g_a.head.bias[-1] = -30.0                          # p ≈ 0: the map alone would keep nothing
+    keep, _ = model.eval().code_grid(torch.rand(1, 3, 48, 80))                       # (L, 3, 5)
+    _, keep_training = model.train().split(torch.rand(2, 3, 32, 32), stochastic=True)  # (2, L, 2, 2)
+    assert keep[0].all() and not keep[1:].any() and keep_training[:, 0].all()
