@@ -159,6 +159,8 @@ def initialise(codec, path, device):
         start_from = files.load_checkpoint(path, keys=("codec",), device=device)["codec"]
     except files.CheckpointError as e:
         raise TrainError(str(e)) from None
+    if hasattr(codec, "adopt"):                               # a codec that knows how to grow
+        start_from = codec.adopt(start_from)
     with torch.no_grad():
         for key, t in codec.state_dict().items():
             old = start_from.get(key)

@@ -11,6 +11,7 @@ from fewbits.codec import PhotoCodec, codec_checkpoint, load_codec
 from fewbits.codec.fullres import read_varint, varint
 from fewbits.files import save_checkpoint
 from fewbits.nn.photo import DECODER_MARGIN, ENCODER_MARGIN, PhotoDecoder, PhotoEncoder, in_stripes
+from fewbits.train import initialise
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,19 @@ def test_every_position_sends_at_least_the_first_level_of_the_map():
     keep, _ = model.eval().code_grid(torch.rand(1, 3, 48, 80))                       # (L, 3, 5)
     _, keep_training = model.train().split(torch.rand(2, 3, 32, 32), stochastic=True)  # (2, L, 2, 2)
     assert keep[0].all() and not keep[1:].any() and keep_training[:, 0].all()
+
+
+def test_a_deeper_codec_adopts_a_shallower_ones_weights_and_its_new_channels_start_silent(tmp_path):
+    """--init with a larger --deep: the old channels and the map come out of the encoder as before,
+    and whatever the new channels say, the decoder draws what the old one drew."""
+    torch.manual_seed(0)
+    small, big = PhotoCodec(width=8, deep=16).eval(), PhotoCodec(width=8, deep=32).eval()
+    save_checkpoint(codec_checkpoint(small), tmp_path / "small.pt")
+    initialise(big, str(tmp_path / "small.pt"), "cpu")
+    x = torch.rand(1, 3, 64, 48)
+    with torch.no_grad():
+        (y, p), (y_big, p_big) = small.g_a(x), big.g_a(x)
+        b = torch.sign(y_big)                                  # (1, 32, 4, 3): the new half at random
+        assert torch.equal(p, p_big) and torch.equal(y, y_big[:, :16])
+        assert y_big[:, 16:].abs().sum() > 0                  # the new rows are live, not zero
+        assert torch.allclose(small.g_s(b[:, :16]), big.g_s(b), atol=1e-6)

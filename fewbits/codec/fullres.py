@@ -71,6 +71,25 @@ class PhotoCodec(nn.Module):
         self.register_buffer("freqs", torch.full((rows, 2 ** context), 1 << (arithmetic.PRECISION - 1),
                                                  dtype=torch.int32))
 
+    def adopt(self, state):
+        """A photo codec's weights with fewer code channels, made to fit this one (train.py's --init
+        with a larger --deep). Its channels come first and its map stays the map. The decoder's new
+        inputs start at zero, so the new channels change nothing until training finds what they
+        are worth; the encoder's new rows keep their random start, since at zero they would send
+        sign(0) = 0 and those inputs would never get a gradient."""
+        old = state["g_a.head.bias"].numel() - 1
+        if old >= self.channels:
+            return state
+        mine, state = self.state_dict(), dict(state)
+        for key in ("g_a.head.weight", "g_a.head.bias"):
+            t = mine[key].clone()
+            t[:old], t[-1] = state[key][:old], state[key][-1]
+            state[key] = t
+        t = torch.zeros_like(mine["g_s.head.0.weight"])
+        t[:, :old] = state["g_s.head.0.weight"]
+        state["g_s.head.0.weight"] = t
+        return state
+
     # ---- the code ---------------------------------------------------------------------------------
     def mask(self, keep):
         """keep (B, L, h, w) -> (B, C, h, w): channel c is sent where level c // 4 is kept."""
