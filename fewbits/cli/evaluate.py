@@ -52,7 +52,7 @@ def run(names, only, limit, split="test"):
     """-> (results {dataset: (rows, families)}, pictures {file name: PIL image}). The pictures are
     of the test split's images, so there are none for split "val"."""
     chosen = codecs_by_data(names)
-    results, samples, pictures = {}, [], {}
+    results, pictures = {}, {}
     for name in only or [d for d in DATASETS if d in chosen]:
         codecs = chosen.get(name, {})
         if name == "photos-full":
@@ -72,19 +72,22 @@ def run(names, only, limit, split="test"):
         results[name] = protocol.benchmark(name, codecs, limit, split)
         if split != "test":
             continue
-        samples.append(report.samples(name, codecs))
+        pictures[f"samples-{name}.png"] = report.samples(name, codecs)
         evidence = report.misnamed(results[name][0], codecs) if name == "easyvqa" else None
         if evidence is not None:
             pictures["misnamed.png"] = evidence
-    if split != "test":
-        return results, pictures
-    if samples:                                       # the datasets' sheets, one under another
-        size = (max(p.width for p in samples), sum(p.height for p in samples))
-        sheet = Image.new("RGB", size, "white")
-        for i, p in enumerate(samples):
-            sheet.paste(p, (0, sum(q.height for q in samples[:i])))
-        pictures["samples.png"] = sheet
     return results, pictures
+
+
+def sample_sheet(out):
+    """samples.png: the datasets' sheets in `out`, one under another, so that a run on some of the
+    datasets keeps the others' sheets as the report keeps their sections."""
+    sheets = [Image.open(out / f"samples-{d}.png") for d in DATASETS if (out / f"samples-{d}.png").is_file()]
+    size = (max(p.width for p in sheets), sum(p.height for p in sheets))
+    sheet = Image.new("RGB", size, "white")
+    for i, p in enumerate(sheets):
+        sheet.paste(p, (0, sum(q.height for q in sheets[:i])))
+    return sheet
 
 
 def progress(point):
@@ -102,6 +105,9 @@ def write(out, results, pictures, argv):
         report.plot(with_questions, out / "rate_accuracy.png")
     for name, picture in pictures.items():
         picture.save(out / name)
+    if any(name.startswith("samples-") for name in pictures):
+        sample_sheet(out).save(out / "samples.png")
+        pictures = {**pictures, "samples.png": None}
     return ["benchmark.md", *["rate_accuracy.png"] * bool(with_questions), *pictures]
 
 
