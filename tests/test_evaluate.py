@@ -59,7 +59,8 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     files.save_checkpoint(codec_checkpoint(GlobalCodec(bits=64, width=8), data="easyvqa"),
                           tmp_path / "random-64" / "codec.pt")
     (tmp_path / "results").mkdir()                 # a scenes sheet from an earlier run: kept, below
-    Image.new("RGB", (30, 7), "red").save(tmp_path / "results" / "samples-scenes.png")
+    for picture in ("samples", "rate_accuracy"):
+        Image.new("RGB", (30, 7), "red").save(tmp_path / "results" / f"{picture}-scenes.png")
     assert evaluate.main(["--data", "easyvqa", "--limit", "20", "--codec", str(tmp_path / "random-64" / "codec.pt"),
                           "--out", str(tmp_path / "results")]) == 0
     report = (tmp_path / "results" / "benchmark.md").read_text()
@@ -68,9 +69,10 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     assert "| ours, random-64 | 96 |" in report      # 64 coded bits at p = 1/2, finish()'s 2: 9 bytes; + 3-byte header
     original = next(line for line in report.splitlines() if line.startswith("| original"))
     assert "| FD |" in report and "| 0.00 |" in original                # originals against themselves
-    assert (tmp_path / "results" / "rate_accuracy.png").exists()
     sheet, easyvqa = (Image.open(tmp_path / "results" / f) for f in ("samples.png", "samples-easyvqa.png"))
     assert sheet.height == easyvqa.height + 7 and sheet.getpixel((0, sheet.height - 1)) == (255, 0, 0)
+    plot, easyvqa = (Image.open(tmp_path / "results" / f) for f in ("rate_accuracy.png", "rate_accuracy-easyvqa.png"))
+    assert plot.width == easyvqa.width + 30 and plot.getpixel((plot.width - 1, 0)) == (255, 0, 0)
     assert "| method | named right | circle → rectangle |" in report and "| all right |" in report
 
 

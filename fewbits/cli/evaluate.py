@@ -8,11 +8,14 @@
     fewbits evaluate --data photos-full   # photos at their own size against JPEG … JPEG 2000
 
 Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
-results/benchmark.md, rate_accuracy.png, samples.png and photos.png; for photos at their own
+results/benchmark.md, rate_accuracy.png and samples.png (each stacked from a part per dataset,
+rate_accuracy-NAME.png and samples-NAME.png, so that a run on one dataset keeps the others'),
+photos.png; for photos at their own
 size (bench/fullres.py) rate_distortion.png, photo_crops.png (our middle rate) and
 photo_crops_low.png (our lowest).
 """
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -79,14 +82,16 @@ def run(names, only, limit, split="test"):
     return results, pictures
 
 
-def sample_sheet(out):
-    """samples.png: the datasets' sheets in `out`, one under another, so that a run on some of the
-    datasets keeps the others' sheets as the report keeps their sections."""
-    sheets = [Image.open(out / f"samples-{d}.png") for d in DATASETS if (out / f"samples-{d}.png").is_file()]
-    size = (max(p.width for p in sheets), sum(p.height for p in sheets))
-    sheet = Image.new("RGB", size, "white")
-    for i, p in enumerate(sheets):
-        sheet.paste(p, (0, sum(q.height for q in sheets[:i])))
+def stacked(out, picture, across=False):
+    """`picture`.png from each dataset's picture-NAME.png in `out`, one under another (or beside),
+    so that a run on some datasets keeps the others' parts, as the report keeps their sections."""
+    paths = [out / f"{picture}-{d}.png" for d in DATASETS]
+    parts = [Image.open(path) for path in paths if path.is_file()]
+    edges = [0] + list(itertools.accumulate(p.width if across else p.height for p in parts))
+    tallest, widest = max(p.height for p in parts), max(p.width for p in parts)
+    sheet = Image.new("RGB", (edges[-1], tallest) if across else (widest, edges[-1]), "white")
+    for edge, p in zip(edges, parts):
+        sheet.paste(p, (edge, 0) if across else (0, edge))
     return sheet
 
 
@@ -100,15 +105,19 @@ def write(out, results, pictures, argv):
     path = out / "benchmark.md"
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     files.write_atomic(path, report.merged(report.markdown(results, argv), old).encode())
-    with_questions = {name: r for name, r in results.items() if not name.startswith("photos")}
-    if with_questions:
-        report.plot(with_questions, out / "rate_accuracy.png")
+    with_questions = [name for name in results if not name.startswith("photos")]
+    for name in with_questions:
+        report.plot({name: results[name]}, out / f"rate_accuracy-{name}.png")
     for name, picture in pictures.items():
         picture.save(out / name)
+    written = ["benchmark.md", *pictures]
+    if with_questions:
+        stacked(out, "rate_accuracy", across=True).save(out / "rate_accuracy.png")
+        written += ["rate_accuracy.png", *(f"rate_accuracy-{name}.png" for name in with_questions)]
     if any(name.startswith("samples-") for name in pictures):
-        sample_sheet(out).save(out / "samples.png")
-        pictures = {**pictures, "samples.png": None}
-    return ["benchmark.md", *["rate_accuracy.png"] * bool(with_questions), *pictures]
+        stacked(out, "samples").save(out / "samples.png")
+        written.append("samples.png")
+    return written
 
 
 def main(argv=None, prog="fewbits evaluate"):
