@@ -10,9 +10,8 @@
 Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
 results/benchmark.md, rate_accuracy.png and samples.png (each stacked from a part per dataset,
 rate_accuracy-NAME.png and samples-NAME.png, so that a run on one dataset keeps the others'),
-photos.png; for photos at their own
-size (bench/fullres.py) rate_distortion.png, photo_crops.png (our middle rate) and
-photo_crops_low.png (our lowest).
+photos.png; for photos at their own size (bench/fullres.py) rate_distortion.png, photo_crops.png
+(our middle rate) and photo_crops_low.png (our lowest).
 """
 import argparse
 import itertools

@@ -77,9 +77,10 @@ class PhotoCodec(nn.Module):
         inputs start at zero, so the new channels change nothing until training finds what they
         are worth; the encoder's new rows keep their random start, since at zero they would send
         sign(0) = 0 and those inputs would never get a gradient."""
-        old = state["g_a.head.bias"].numel() - 1
-        if old >= self.channels:
-            return state
+        head = state.get("g_a.head.weight")                # (C + 1, 4 width, 1, 1)
+        if head is None or head.shape[1:] != self.g_a.head.weight.shape[1:] or len(head) > self.channels:
+            return state                                    # not a narrower photo codec of this width
+        old = len(head) - 1
         mine, state = self.state_dict(), dict(state)
         for key in ("g_a.head.weight", "g_a.head.bias"):
             t = mine[key].clone()
