@@ -112,6 +112,6 @@ def test_the_shipped_photo_codec_beats_jpeg_2000_on_held_out_photos():
     j2k = [m for m in fullres.classical() if m[0] == "JPEG 2000"]
     mine = [("ours", f"quality {q}", *fullres.photo_method(codec, q)) for q in (0.25, 0.5)]
     points = fullres.rd_points(photos, mine + j2k)
-    for p in points[:2]:
-        theirs = fullres.at_bpp(points, "JPEG 2000", p.bpp, lambda p: p.ms_ssim)
-        assert theirs is not None and p.ms_ssim >= theirs, (p, theirs)
+    for ours in points[:2]:
+        theirs = fullres.at_bpp(points, "JPEG 2000", ours.bpp, lambda p: p.ms_ssim)
+        assert theirs is not None and ours.ms_ssim >= theirs, (ours, theirs)

@@ -1,7 +1,7 @@
 """The benchmark's report: the rows of protocol.py as markdown tables and pictures.
 
     text = markdown(results, argv)  # {dataset: (rows, families)} -> the text of benchmark.md
-    plot(results, path)             # bits (log) against held-out retention, a panel per dataset
+    plot(name, rows, path)          # one dataset's bits (log) against held-out retention
     samples(name, codecs)           # originals over each method's decodes, file bits under each
     photo_sheet(codecs)             # whole held-out photos in their own shapes, at 64 and 256 px
     crop_sheet(photos, methods, points)  # photos at their own size: crops of each method's decode
@@ -191,19 +191,13 @@ COLOURS = {"ours": (200, 30, 30), "thumbnail": (90, 90, 90), "JPEG": (30, 90, 20
            "WebP": (30, 150, 60), "scene graph": (150, 60, 170), "ours, ablated": (230, 140, 20)}
 
 
-def plot(results, path, width=480, height=360):
-    """Bits per image (log x) against held-out retention, a panel per dataset, drawn with Pillow."""
-    img = Image.new("RGB", (width * len(results), height), "white")
+def plot(name, rows, path, width=480, height=360):
+    """One dataset's bits per image (log x) against held-out retention, drawn with Pillow; the
+    command line sets the datasets' plots side by side (cli/evaluate.py)."""
+    img = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(img)
-    for p, (name, (rows, _)) in enumerate(results.items()):
-        panel(draw, name, rows, p * width, width, height)
-    img.save(path)
-
-
-def panel(draw, name, rows, ox, width, height):
-    """One dataset's panel of the plot, its left edge at ox."""
     lo, hi = math.log10(16), math.log10(20000)
-    left, right, top, bottom = ox + 50, ox + width - 15, 30, height - 40
+    left, right, top, bottom = 50, width - 15, 30, height - 40
     sx = lambda b: left + (math.log10(max(b, 16)) - lo) / (hi - lo) * (right - left)
     sy = lambda a: bottom - a * (bottom - top)
     draw.rectangle([left, top, right, bottom], outline="black")
@@ -213,7 +207,7 @@ def panel(draw, name, rows, ox, width, height):
         draw.text((sx(b) - 10, bottom + 8), str(b), fill="black")
     for a in (0, 0.25, 0.5, 0.75, 1.0):
         draw.line([left - 4, sy(a), left, sy(a)], fill="black")
-        draw.text((ox + 15, sy(a) - 6), f"{a:.2f}", fill="black")
+        draw.text((15, sy(a) - 6), f"{a:.2f}", fill="black")
     curves = {}                                                      # method -> [(bits, accuracy)]
     for label, r in rows:
         acc = r.held_out["overall"]
@@ -232,6 +226,7 @@ def panel(draw, name, rows, ox, width, height):
             draw.ellipse([sx(b) - 3, sy(a) - 3, sx(b) + 3, sy(a) + 3], fill=COLOURS[key])
     for i, (key, c) in enumerate(COLOURS.items()):
         draw.text((right - 85, bottom - 14 * (i + 1)), key, fill=c)
+    img.save(path)
 
 
 def sheet(title, rows, cell, left):

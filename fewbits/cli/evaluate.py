@@ -106,7 +106,7 @@ def write(out, results, pictures, argv):
     files.write_atomic(path, report.merged(report.markdown(results, argv), old).encode())
     with_questions = [name for name in results if not name.startswith("photos")]
     for name in with_questions:
-        report.plot({name: results[name]}, out / f"rate_accuracy-{name}.png")
+        report.plot(name, results[name][0], out / f"rate_accuracy-{name}.png")
     for name, picture in pictures.items():
         picture.save(out / name)
     written = ["benchmark.md", *pictures]
