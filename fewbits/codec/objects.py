@@ -20,7 +20,8 @@ draws them again.
     x_hat (B, 3, size, size)
 
 (The sizes are ObjectCodec's layout. FineObjectCodec's has a cube's turn in 8 steps and the centre
-in eighths of a cell: 40 channels, 17 bits a cell.)
+in eighths of a cell: 40 channels, 17 bits a cell. codec/drawn.py keeps this code and replaces g_s
+by one that casts the rays of the objects the code names and learns only the light.)
 
 Why a code of objects: a code trained on distortion spends its bits where colour is, and a probe of
 the grid code's bits found size and some colour but no material or shape (EXPERIMENTS.md, "CLEVR in
@@ -191,11 +192,15 @@ class ObjectCodec(Codec):
         self.capacity, self.positions = CELLS * per_cell, CELLS * per_cell
         self.g_a = nn.Sequential(*conv_bn(3, 32, 2), *conv_bn(32, 64, 2), *conv_bn(64, 96, 2),
                                  *[layer for _ in range(4) for layer in conv_bn(96, 96)], nn.Conv2d(96, channels, 1))
-        self.g_s = ObjectDecoder(channels, width)
+        self.g_s = self.decoder(width)
         first = torch.arange(CELLS).repeat_interleave(per_cell) * per_cell      # each position's cell's first bit
         self.gates = torch.where(torch.arange(self.positions) % per_cell == 0, -1, first).numpy()
         self.bit_model = BitModel(self.positions, context)
         self.register_buffer("threshold", torch.zeros(()))     # the object logit's, chosen on validation
+
+    def decoder(self, width):
+        """g_s: the one-hot fields (B, channels, 16, 16) -> an image at any size."""
+        return ObjectDecoder(self.layout.channels, width)
 
     def coded(self, bits):
         """(B, positions) in {0, 1} -> which positions the coder codes: the object bits, and the fields
