@@ -19,7 +19,7 @@ def graphs():
 def drawn(graphs, layout):
     """The objects the decoder reads from the code of exactly these graphs."""
     ids = layout.targets(graphs)
-    return DrawnDecoder(layout, width=8).features(layout.one_hot(ids)), ids
+    return DrawnDecoder(layout, width=8).scenes(layout.one_hot(ids)), ids
 
 
 @pytest.mark.parametrize("kind", [DrawnObjectCodec, FineDrawnObjectCodec])

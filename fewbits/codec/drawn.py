@@ -13,8 +13,9 @@ does that part with the project's ray caster (data/render.py) and learns the res
     G-buffer (B, 22, size, size): per pixel, what the ray through its centre meets (render.surfaces):
       │  the object's shape, size, colour and material one-hot (all 0 on the ground), the surface
       │  normal, whether the key light reaches it (one shadow ray), and the pixel's place
-      │  near: a 3×3 layer at full size (edges)    far: a stride-2 layer and dilated 3×3 layers
-      │  (receptive field 63 pixels: shadows' extent, what metal reflects), back up ×2
+      │  near: a 3×3 layer at the output size (edges)
+      │  far: on the G-buffer at 128×128 whatever the output size, a stride-2 layer and dilated 3×3
+      │  layers (receptive field 63 pixels: shadows' extent, what metal reflects), resized
       │  a per-pixel MLP over both
       ▼
     x_hat (B, 3, size, size)
@@ -43,8 +44,8 @@ INPUTS = 1 + sum(len(clevr.ATTRS[k]) for k in SEEN) + 3 + 1 + 2    # object, fie
 
 class DrawnDecoder(nn.Module):
     """The one-hot fields (B, channels, 16, 16) -> an image at any size, through a G-buffer cast
-    at that size. `features` reads the objects off the code (what every size shares), `render`
-    casts the rays and shades them."""
+    at that size. `features` reads the objects off the code and computes what every size shares,
+    `render` casts the rays at the size asked for and shades them."""
 
     def __init__(self, layout, width=32):
         super().__init__()
@@ -59,6 +60,14 @@ class DrawnDecoder(nn.Module):
         self.to_rgb = pixel_mlp(2 * width)
 
     def features(self, code):
+        """(B, channels, 16, 16) -> what every output size shares: the objects, and the far features
+        (B, w, 64, 64) of the G-buffer cast at 128×128, so that shadows and reflections reach as far
+        across the scene at every size."""
+        scenes = self.scenes(code)
+        g = self.gbuffer(scenes, clevr.IMAGE_SIZE).to(code.device)
+        return scenes, g, self.far(g)
+
+    def scenes(self, code):
         """(B, channels, 16, 16) -> per image, (objects as render.py takes them, their fields (n, 16))."""
         parts = code.split([1, *self.layout.fields.values()], 1)
         ids = torch.cat([parts[0].round().long(), *(p.argmax(1, keepdim=True) for p in parts[1:])], 1)
@@ -88,10 +97,11 @@ class DrawnDecoder(nn.Module):
             out.append(torch.cat([attrs, normal, lit[None], place]))
         return torch.stack(out)
 
-    def render(self, scenes, size):
-        device = self.to_rgb[0].weight.device
-        g = self.gbuffer(scenes, size).to(device)
-        far = F.interpolate(self.far(g), size=(size, size), mode="bilinear", align_corners=False)
+    def render(self, f, size):
+        scenes, g, far = f
+        if size != g.shape[-1]:
+            g = self.gbuffer(scenes, size).to(far.device)
+        far = F.interpolate(far, size=(size, size), mode="bilinear", align_corners=False, antialias=size < far.shape[-1])
         return torch.sigmoid(self.to_rgb(torch.cat([self.near(g), far], 1)))
 
     def forward(self, code, size=128):
