@@ -77,9 +77,12 @@ def test_surfaces_are_what_render_sees_without_the_light():
     on them, and its lit map is 0 where render's shadow darkens the ground."""
     scene = [ball(), ball(1.5, 1.0, shape="cube", angle=0.3, material="metal")]
     image, ids = r.render(scene, 96, samples=1)
-    index, normal, lit = r.surfaces(scene, 96)
+    index, normal, lit, cosines = r.surfaces(scene, 96)
     assert torch.equal(index, ids)
     assert torch.allclose(normal[:, index >= 0].norm(dim=0), torch.ones(1))
     ground = index == -1
     dark = ground & (image.mean(0) < 0.8 * image.mean(0)[ground].median())
     assert dark.sum() > 50 and (lit[dark] == 0).all() and lit[ground].mean() > 0.8
+    assert torch.allclose(cosines[0, ground], r.KEY[2].expand(int(ground.sum())))     # the ground's normal is up
+    on_ball = index == 0
+    assert cosines[2, on_ball].max() > 0.995                 # the highlight: somewhere the halfway vector is the normal

@@ -10,9 +10,10 @@ does that part with the project's ray caster (data/render.py) and learns the res
     the code's objects (shape, size, turn, place in the image, colour, material)
       │  unproject each centre to the ground; a cube turns by the middle of its turn's step
       ▼
-    G-buffer (B, 22, size, size): per pixel, what the ray through its centre meets (render.surfaces):
+    G-buffer (B, 26, size, size): per pixel, what the ray through its centre meets (render.surfaces):
       │  the object's shape, size, colour and material one-hot (all 0 on the ground), the surface
-      │  normal, whether the key light reaches it (one shadow ray), and the pixel's place
+      │  normal, whether the key light reaches it (one shadow ray), the normal's cosines with the
+      │  lights and their halfway vectors (where a highlight can be), and the pixel's place
       │  near: a 3×3 layer at the output size (edges)
       │  far: on the G-buffer at 128×128 whatever the output size, a stride-2 layer and dilated 3×3
       │  layers (receptive field 63 pixels: shadows' extent, what metal reflects), resized
@@ -39,7 +40,7 @@ from ..nn.decoder import pixel_mlp
 from .objects import FineObjectCodec, ObjectCodec
 
 SEEN = ("shape", "size", "color", "material")     # the fields a pixel of an object carries
-INPUTS = 1 + sum(len(clevr.ATTRS[k]) for k in SEEN) + 3 + 1 + 2    # object, fields, normal, lit, u, v
+INPUTS = 1 + sum(len(clevr.ATTRS[k]) for k in SEEN) + 3 + 1 + 4 + 2   # object, fields, normal, lit, cosines, u, v
 
 
 class DrawnDecoder(nn.Module):
@@ -92,9 +93,9 @@ class DrawnDecoder(nn.Module):
         place = torch.stack(torch.meshgrid(s, s, indexing="xy"))                # (2, size, size): u, v
         out = []
         for objects, fields in scenes:
-            index, normal, lit = render.surfaces(objects, size)
+            index, normal, lit, cosines = render.surfaces(objects, size)
             attrs = fields[index.clamp(min=-1) + 1].permute(2, 0, 1)            # (16, size, size)
-            out.append(torch.cat([attrs, normal, lit[None], place]))
+            out.append(torch.cat([attrs, normal, lit[None], cosines, place]))
         return torch.stack(out)
 
     def render(self, f, size):

@@ -237,10 +237,15 @@ def render(objects, size=128, samples=2, camera=CAMERA):
 
 def surfaces(objects, size=128, camera=CAMERA):
     """What the ray through each pixel's centre meets, unshaded: the object index (size, size) (-1 the
-    ground, -2 the sky), the surface normal (3, size, size) and whether the key light reaches the
-    point (size, size). The geometry a decoder that learns the light is given (codec/drawn.py)."""
+    ground, -2 the sky), the surface normal (3, size, size), whether the key light reaches the point
+    (size, size), and the cosines shading starts from (4, size, size): the normal against each light
+    and against each light's halfway vector to the eye (key, then fill). The geometry a decoder that
+    learns the light is given (codec/drawn.py)."""
     d = camera.rays(size, 1).reshape(-1, 3)
     o = camera.position.expand_as(d)
     t, normal, index = nearest(objects, o, d)
     lit = key_light(objects, o + t.clamp(max=100)[:, None] * d, normal)
-    return index.view(size, size), normal.T.reshape(3, size, size), lit.view(size, size)
+    cosines = [normal @ light for light in (KEY, FILL)] + [(normal * F.normalize(light - d, dim=-1)).sum(-1)
+                                                           for light in (KEY, FILL)]
+    grid = lambda t: t.T.reshape(-1, size, size)                      # noqa: E731  (R, C) -> (C, size, size)
+    return index.view(size, size), grid(normal), lit.view(size, size), grid(torch.stack(cosines, 1))
