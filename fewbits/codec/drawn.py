@@ -43,30 +43,16 @@ SEEN = ("shape", "size", "color", "material")     # the fields a pixel of an obj
 INPUTS = 1 + sum(len(clevr.ATTRS[k]) for k in SEEN) + 3 + 1 + 4 + 2   # object, fields, normal, lit, cosines, u, v
 
 
-class DrawnDecoder(nn.Module):
-    """The one-hot fields (B, channels, 16, 16) -> an image at any size, through a G-buffer cast
-    at that size. `features` reads the objects off the code and computes what every size shares,
-    `render` casts the rays at the size asked for and shades them."""
+class CastDecoder(nn.Module):
+    """The one-hot fields (B, channels, 16, 16) -> the ray caster's own picture of the objects they
+    name (data/render.py, with its shadows, highlights and reflections), at any size. No weights:
+    the decoder that knows the renderer the scenes came from, the reference for DrawnDecoder."""
 
-    def __init__(self, layout, width=32):
+    def __init__(self, layout):
         super().__init__()
         self.layout = layout
         starts = dict(zip(layout.fields, torch.tensor([0, *layout.fields.values()]).cumsum(0).add(1).tolist()))
         self.seen = [0] + [c for k in SEEN for c in range(starts[k], starts[k] + layout.fields[k])]
-        self.near = nn.Sequential(nn.Conv2d(INPUTS, width, 3, padding=1), nn.SiLU())
-        far = [nn.Conv2d(INPUTS, width, 3, stride=2, padding=1), nn.SiLU()]
-        for dilation in (1, 2, 4, 8):
-            far += [nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation), nn.GroupNorm(8, width), nn.SiLU()]
-        self.far = nn.Sequential(*far)
-        self.to_rgb = pixel_mlp(2 * width)
-
-    def features(self, code):
-        """(B, channels, 16, 16) -> what every output size shares: the objects, and the far features
-        (B, w, 64, 64) of the G-buffer cast at 128×128, so that shadows and reflections reach as far
-        across the scene at every size."""
-        scenes = self.scenes(code)
-        g = self.gbuffer(scenes, clevr.IMAGE_SIZE).to(code.device)
-        return scenes, g, self.far(g)
 
     def scenes(self, code):
         """(B, channels, 16, 16) -> per image, (objects as render.py takes them, their fields (n, 16))."""
@@ -82,10 +68,44 @@ class DrawnDecoder(nn.Module):
                 x, y = render.CAMERA.unproject(u[b, cv, cu].cpu(), v[b, cv, cu].cpu(), clevr.IMAGE_SIZE,
                                                render.SIZES[size])
                 objects.append({"shape": clevr.SHAPES[f["shape"]], "size": size, "x": x.item(), "y": y.item(),
-                                "angle": (f["turn"] + 0.5) / self.layout.turns * math.pi / 2})
+                                "angle": (f["turn"] + 0.5) / self.layout.turns * math.pi / 2,
+                                "colour": clevr.COLORS[f["color"]], "material": clevr.MATERIALS[f["material"]]})
                 fields.append(code[b, self.seen, cv, cu].cpu())
             scenes.append((objects, torch.stack([torch.zeros(len(self.seen)), *fields])))   # row 0: the ground
         return scenes
+
+    def features(self, code):
+        return self.scenes(code), code.device
+
+    def render(self, f, size):
+        scenes, device = f
+        return torch.stack([render.render(objects, size)[0] for objects, _ in scenes]).to(device)
+
+    def forward(self, code, size=128):
+        return self.render(self.features(code), size)
+
+
+class DrawnDecoder(CastDecoder):
+    """The one-hot fields (B, channels, 16, 16) -> an image at any size, through a G-buffer cast
+    at that size. `features` reads the objects off the code and computes what every size shares,
+    `render` casts the rays at the size asked for and shades them."""
+
+    def __init__(self, layout, width=32):
+        super().__init__(layout)
+        self.near = nn.Sequential(nn.Conv2d(INPUTS, width, 3, padding=1), nn.SiLU())
+        far = [nn.Conv2d(INPUTS, width, 3, stride=2, padding=1), nn.SiLU()]
+        for dilation in (1, 2, 4, 8):
+            far += [nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation), nn.GroupNorm(8, width), nn.SiLU()]
+        self.far = nn.Sequential(*far)
+        self.to_rgb = pixel_mlp(2 * width)
+
+    def features(self, code):
+        """(B, channels, 16, 16) -> what every output size shares: the objects, and the far features
+        (B, w, 64, 64) of the G-buffer cast at 128×128, so that shadows and reflections reach as far
+        across the scene at every size."""
+        scenes = self.scenes(code)
+        g = self.gbuffer(scenes, clevr.IMAGE_SIZE).to(code.device)
+        return scenes, g, self.far(g)
 
     def gbuffer(self, scenes, size):
         """-> (B, INPUTS, size, size), the decoder's input."""
@@ -121,4 +141,18 @@ class FineDrawnObjectCodec(DrawnObjectCodec):
     """FineObjectCodec's code (17 bits: a cube's turn in 8 steps, the centre in eighths of a cell)
     with the drawing decoder."""
     code = "objects-fine-drawn"
+    layout = FineObjectCodec.layout
+
+
+class CastObjectCodec(ObjectCodec):
+    """ObjectCodec's code drawn by the ray caster itself (CastDecoder): nothing in g_s to train."""
+    code = "objects-cast"
+
+    def decoder(self, width):
+        return CastDecoder(self.layout)
+
+
+class FineCastObjectCodec(CastObjectCodec):
+    """FineObjectCodec's code drawn by the ray caster itself."""
+    code = "objects-fine-cast"
     layout = FineObjectCodec.layout

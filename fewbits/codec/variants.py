@@ -18,7 +18,7 @@ from ..nn.decoder import ConvFromCells, LinearToCells
 from ..nn.encoder import MAX_BITS, FlatLinear
 from ..nn.quantize import keep_levels
 from .base import Codec
-from .drawn import DrawnObjectCodec, FineDrawnObjectCodec
+from .drawn import CastObjectCodec, DrawnObjectCodec, FineCastObjectCodec, FineDrawnObjectCodec
 from .fullres import PhotoCodec
 from .objects import FineObjectCodec, ObjectCodec
 
@@ -110,7 +110,7 @@ def map_gates(levels):
 
 
 CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec, ObjectCodec, FineObjectCodec, DrawnObjectCodec,
-                                        FineDrawnObjectCodec, PhotoCodec)}
+                                        FineDrawnObjectCodec, CastObjectCodec, FineCastObjectCodec, PhotoCodec)}
 
 
 def codec_checkpoint(codec, **info):
