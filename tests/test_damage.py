@@ -17,7 +17,7 @@ from fewbits.cli import compress
 from fewbits.coding import container
 
 SHIPPED = ["photo", "photos-256", "easyvqa-256", "easyvqa-64", "easyvqa-256-no-adv", "easyvqa-256-no-vqa", "scenes-256", "scenes-128",
-           "scenes-map-120", "clevr-objects"]      # easyvqa-128 codes as easyvqa-256 does: the same code, coder and header
+           "scenes-map-120", "clevr-cast"]      # easyvqa-128 codes as easyvqa-256 does: the same code, coder and header
 
 
 def dataset_of(name):

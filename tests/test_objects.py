@@ -9,12 +9,12 @@ import torch.nn.functional as F
 
 from fewbits.codec import ObjectCodec, load_codec, codec_checkpoint
 from fewbits.codec.objects import FineObjectCodec
-from fewbits.codec.drawn import DrawnObjectCodec, FineDrawnObjectCodec
+from fewbits.codec.cast import CastObjectCodec, FineCastObjectCodec
 from fewbits.codec import objects
 from fewbits.data import clevr
 from fewbits import files, metrics
 
-LAYOUT = ObjectCodec.layout                      # the shipped clevr-objects' layout
+LAYOUT = ObjectCodec.layout                      # the shipped clevr-cast's layout
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_fields_are_coded_only_where_an_object_is(split):
                                      for g in graphs]
 
 
-@pytest.mark.parametrize("kind", [ObjectCodec, FineObjectCodec, DrawnObjectCodec, FineDrawnObjectCodec])
+@pytest.mark.parametrize("kind", [ObjectCodec, FineObjectCodec, CastObjectCodec, FineCastObjectCodec])
 def test_files_round_trip_to_the_drawing_of_what_the_encoder_chose(kind, split, tmp_path):
     x, _ = split
     torch.manual_seed(0)

@@ -19,7 +19,7 @@ ROWS = {"easyvqa": ["ours, easyvqa-64", "ours, easyvqa-128", "ours, easyvqa-256"
                     "thumbnail 4×4, 5 bit", "WebP q0", "JPEG q1"],
         "scenes": ["ours, scenes-map-120", "ours, scenes-256", "ours, scenes-128",
                    "thumbnail 8×8, 4 bit", "WebP q0", "WebP q10", "scene graph (reference)"],
-        "clevr": ["ours, clevr-objects", "ours, clevr-fine", "thumbnail 8×8, 4 bit", "WebP q0",
+        "clevr": ["ours, clevr-cast", "ours, clevr-fine-cast", "thumbnail 8×8, 4 bit", "WebP q0",
                   "WebP q10", "WebP q50", "scene graph (reference)"],
         "photos": ["ours, photos-256", "ours, photos-256, search 400", "thumbnail 8×8, 4 bit",
                    "ours, photos-1472", "ours, photos-1472, search 400", "WebP q0", "AVIF q0"]}

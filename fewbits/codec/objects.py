@@ -20,8 +20,8 @@ draws them again.
     x_hat (B, 3, size, size)
 
 (The sizes are ObjectCodec's layout. FineObjectCodec's has a cube's turn in 8 steps and the centre
-in eighths of a cell: 40 channels, 17 bits a cell. codec/drawn.py keeps this code and replaces g_s
-by one that casts the rays of the objects the code names and learns only the light.)
+in eighths of a cell: 40 channels, 17 bits a cell. codec/cast.py keeps this code and replaces g_s
+by the ray caster that made the scenes: the shipped CLEVR codecs.)
 
 Why a code of objects: a code trained on distortion spends its bits where colour is, and a probe of
 the grid code's bits found size and some colour but no material or shape (EXPERIMENTS.md, "CLEVR in

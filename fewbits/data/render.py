@@ -170,20 +170,15 @@ def material(objects, index, key):
     return table[index.clamp(min=-1) + 1]
 
 
-def key_light(objects, p, normal):
-    """1 where the key light reaches each point p (R, 3), 0 where something stands between them (one
-    shadow ray). Points facing away from the light stay 1: their key-light terms are 0 anyway."""
-    lit = torch.ones(len(p))
-    facing = torch.nonzero(normal @ KEY > 0).squeeze(1)
-    t_block, _, _ = nearest(objects, p[facing] + 1e-3 * normal[facing], KEY.expand(len(facing), 3))
-    lit[facing] = (t_block >= FAR).float()
-    return lit
-
-
 def shade(objects, o, d, t, normal, index, shadows=True):
     """Direct light at each hit (R, 3): ambient, the key light (shadowed unless shadows=False), the
     fill light; diffuse and highlight by material. The sky is a plain grey."""
-    lit = key_light(objects, o + t.clamp(max=100)[:, None] * d, normal) if shadows else torch.ones_like(t)
+    p = o + t.clamp(max=100)[:, None] * d
+    lit = torch.ones_like(t)
+    if shadows:                                   # anything between the point and the key light?
+        facing = torch.nonzero(normal @ KEY > 0).squeeze(1)          # (the rest is dark anyway)
+        t_block, _, _ = nearest(objects, p[facing] + 1e-3 * normal[facing], KEY.expand(len(facing), 3))
+        lit[facing] = (t_block >= FAR).float()
     colour, k_d = albedo(objects, index), material(objects, index, "diffuse")
     k_s, shine = material(objects, index, "highlight"), material(objects, index, "shine")
     out = AMBIENT * colour
@@ -231,21 +226,5 @@ def render(objects, size=128, samples=2, camera=CAMERA):
         rows, cols = torch.nonzero(edge, as_tuple=True)
         d = camera.rays(size, samples).reshape(size, samples, size, samples, 3)[rows, :, cols]   # (E, s, s, 3)
         sub, _ = trace(objects, camera.position.expand(d[..., 0].numel(), 3), d.reshape(-1, 3))
-        colour[rows, cols] = sub.reshape(len(rows), -1, 3).mean(1)
+        colour[rows, cols] = sub.reshape(len(rows), samples * samples, 3).mean(1)
     return colour.permute(2, 0, 1), index
-
-
-def surfaces(objects, size=128, camera=CAMERA):
-    """What the ray through each pixel's centre meets, unshaded: the object index (size, size) (-1 the
-    ground, -2 the sky), the surface normal (3, size, size), whether the key light reaches the point
-    (size, size), and the cosines shading starts from (4, size, size): the normal against each light
-    and against each light's halfway vector to the eye (key, then fill). The geometry a decoder that
-    learns the light is given (codec/drawn.py)."""
-    d = camera.rays(size, 1).reshape(-1, 3)
-    o = camera.position.expand_as(d)
-    t, normal, index = nearest(objects, o, d)
-    lit = key_light(objects, o + t.clamp(max=100)[:, None] * d, normal)
-    cosines = [normal @ light for light in (KEY, FILL)] + [(normal * F.normalize(light - d, dim=-1)).sum(-1)
-                                                           for light in (KEY, FILL)]
-    grid = lambda t: t.T.reshape(-1, size, size)                      # noqa: E731  (R, C) -> (C, size, size)
-    return index.view(size, size), grid(normal), lit.view(size, size), grid(torch.stack(cosines, 1))
