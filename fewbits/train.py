@@ -49,7 +49,7 @@ class TrainConfig:
     width: int = 16           # encoder / decoder channels
     deep: int = 0             # channels of the 4×4 features (0: 4 × width); 256 for photos at WebP's bits
     context: int = 2          # the rate term's bit model: each bit given this many before it (the coder's is counted at the end)
-    code: str = "global"      # global | grid | map | objects | photo: how the bits are laid out (codec/variants.py); grid for scenes, objects for CLEVR
+    code: str = "global"      # global | grid | map | objects[-fine][-cast] | photo: the codec variant (codec/variants.py); grid for scenes, objects for CLEVR
     steps: int = 7500         # stop here or at --minutes, whichever comes first
     batch: int = 32           # images per step
     questions: int = 4        # a step trains on batch × this many of the batch's questions, drawn at random
