@@ -110,7 +110,7 @@ def map_gates(levels):
 
 
 CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec, ObjectCodec, FineObjectCodec, CastObjectCodec,
-                                        FineCastObjectCodec, PhotoCodec)}
+                                    FineCastObjectCodec, PhotoCodec)}
 
 
 def codec_checkpoint(codec, **info):
