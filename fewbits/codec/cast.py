@@ -25,8 +25,6 @@ needs a decoder that knows what the names look like, and here it can know exactl
 learned the light on top of the cast geometry lost to this one on the validation split
 (EXPERIMENTS.md, "The cubes get their corners").
 """
-import math
-
 import torch
 import torch.nn as nn
 
@@ -45,20 +43,12 @@ class CastDecoder(nn.Module):
 
     def features(self, code):
         """(B, channels, 16, 16) -> per image, its objects as render.py takes them; and the device."""
-        parts = code.split([1, *self.layout.fields.values()], 1)
-        ids = torch.cat([parts[0].round().long(), *(p.argmax(1, keepdim=True) for p in parts[1:])], 1)
-        u, v = self.layout.centres(ids)
         scenes = []
-        for b in range(len(code)):
+        for graph in self.layout.graphs_of(self.layout.from_one_hot(code)):
             objects = []
-            for cv, cu in (ids[b, 0] == 1).nonzero().tolist():
-                f = dict(zip(self.layout.fields, ids[b, 1:, cv, cu].tolist()))
-                size = clevr.SIZES[f["size"]]
-                x, y = render.CAMERA.unproject(u[b, cv, cu].cpu(), v[b, cv, cu].cpu(), clevr.IMAGE_SIZE,
-                                               render.SIZES[size])      # a centre is r above the ground
-                objects.append({"shape": clevr.SHAPES[f["shape"]], "size": size, "x": x.item(), "y": y.item(),
-                                "angle": (f["turn"] + 0.5) / self.layout.turns * math.pi / 2,
-                                "colour": clevr.COLORS[f["color"]], "material": clevr.MATERIALS[f["material"]]})
+            for o in graph["objects"]:                   # a centre is r above the ground
+                x, y = render.CAMERA.unproject(o["u"], o["v"], clevr.IMAGE_SIZE, render.SIZES[o["size"]])
+                objects.append({**o, "x": x.item(), "y": y.item(), "colour": o["color"]})
             scenes.append(objects)
         return scenes, code.device
 

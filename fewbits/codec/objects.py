@@ -131,16 +131,23 @@ class Layout:
         return torch.stack(out, 1).view(-1, 1 + len(self.fields), GRID, GRID)
 
     def graphs_of(self, ids):
-        """ids -> the scene graphs they say: [{"objects": [{shape, ..., u, v}]}], each centre in the
-        middle of its step of a cell."""
+        """ids -> the scene graphs they say: [{"objects": [{shape, ..., u, v, angle}]}], each centre in
+        the middle of its step of a cell, a cube's angle the middle of its turn's step."""
         graphs, (u, v) = [], self.centres(ids)
         for b, image in enumerate(ids):
             found = []
             for cv, cu in (image[0] == 1).nonzero().tolist():
-                o = {k: ATTRS[k][i] for k, i in zip(self.fields, image[1:, cv, cu].tolist()) if k in ATTRS}
-                found.append({**o, "u": u[b, cv, cu].item(), "v": v[b, cv, cu].item()})
+                values = dict(zip(self.fields, image[1:, cv, cu].tolist()))
+                o = {k: ATTRS[k][i] for k, i in values.items() if k in ATTRS}
+                found.append({**o, "u": u[b, cv, cu].item(), "v": v[b, cv, cu].item(),
+                              "angle": (values["turn"] + 0.5) / self.turns * math.pi / 2})
             graphs.append({"objects": found})
         return graphs
+
+    def from_one_hot(self, code):
+        """The decoder's input (B, channels, 16, 16) -> ids: one_hot's inverse."""
+        parts = code.split([1, *self.fields.values()], 1)
+        return torch.cat([parts[0].round().long(), *(p.argmax(1, keepdim=True) for p in parts[1:])], 1)
 
     def one_hot(self, ids):
         """ids -> the decoder's input (B, channels, 16, 16): 0 where no object."""
