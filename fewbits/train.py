@@ -15,6 +15,8 @@ Each step has two updates, as in PyTorch's DCGAN example:
   (1) D on (original, question) versus (decoded.detach(), question), hinge loss;
   (2) encoder + decoder + bit model on MSE distortion, VQA consistency (a frozen VQA model's answers
       and cell features on the decoded image versus the original), the adversarial loss and the rate.
+The object code's encoder also learns from the scene graphs (codec/objects.py); drawn by the ray
+caster (codec/cast.py), it sends no decodes in training, and its step is that loss and the rate.
 The rate is the expected code length (nn/quantize.py), so it reaches the encoder. With the map code
 the length varies from image to image: --bits is then the budget for the mean over the training
 data, and the price of a bit rises while the running rate is over the budget. The learning rates
@@ -180,27 +182,28 @@ def checkpoint(out, codec, disc, opt_g, opt_d, step, minutes, price, config):
                            "step": step, "minutes": minutes, "price": price, "config": asdict(config)}, out / "ckpt.pt")
 
 
-def finish(codec, config, train_data, val_data, vqa_models, device, out, step, minutes):
-    """The coder's table, counted on the codec's own bits for the training images (each image once,
-    or 20,000 random crops of a few photos) with as many bits of context as pay (Codec.fit_table);
-    then the whole validation split through real files. -> the last line's figures."""
-    idx = torch.randperm(len(train_data)) if len(train_data) >= 1000 else torch.randint(len(train_data), (20_000,))
-    idx = idx[:64] if config.dry_run else idx
-    val_idx = torch.arange(min(len(val_data), 8 if config.dry_run else len(val_data)))
-    if getattr(val_data, "scenes", None):           # the object code's threshold (first: it changes the bits)
-        chosen = codec.eval().calibrate((val_data.images(part).to(device) for part in val_idx.split(500)),
-                                        [val_data.scenes[i] for i in val_idx.tolist()])
-        if chosen:
-            print("chosen on the validation split: " + ", ".join(f"{k}: {v}" for k, v in chosen.items()))
-    costs = codec.eval().fit_table(train_data.images(part).to(device) for part in idx.split(500))
-    files.save_checkpoint(codec_checkpoint(codec, data=config.data), out / "codec.pt")
-    print(f"done: {step} steps in {minutes:.1f} minutes; {out / 'codec.pt'}, its coder's table counted on "
-          f"{len(idx)} training images with {codec.args['context']} bits of context (bits per image on a "
-          "held-out tenth, by context: " + ", ".join(f"{k}: {v:.1f}" for k, v in costs.items()) + ")")
-    original = validation.score_originals(val_data, vqa_models, val_idx, device)
-    stats, _ = validation.validate(codec, val_data, vqa_models, val_idx, original, device)
-    print(validation.summary(stats, config.data, len(val_idx)))
-    return stats
+def image_terms(config, x, x_hat, x_hat_half, qi, tokens, loss_model, disc, autocast):
+    """The codec's terms on its decodes: distortion, VQA consistency on the frozen loss model's answers
+    and cell features, and the generator's hinge loss against disc (None: no GAN term)."""
+    terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(x_hat_half, F.avg_pool2d(x, 2))}
+    if config.w_edge:
+        terms["edge"] = metrics.edge_loss(x_hat, x)
+    if config.w_ssim:
+        terms["ssim"] = metrics.ms_ssim_loss(x_hat, x)
+    with autocast:
+        if loss_model is not None and (config.w_kl or config.w_feat):   # all 0: no VQA
+            with torch.no_grad():
+                f_real = loss_model.image_features(x)           # (B, 64 cells, C)
+                p_real = loss_model.answer(f_real, qi, tokens).float().softmax(1)
+            f_fake = loss_model.image_features(x_hat)
+            logits = loss_model.answer(f_fake, qi, tokens).float()  # (Q, answers)
+            terms["kl"] = F.kl_div(logits.log_softmax(1), p_real, reduction="batchmean")
+            terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())
+        if disc is not None:
+            disc.requires_grad_(False)                  # D is only a critic in this step
+            terms["adv"] = g_hinge_loss(disc(x_hat, qi, tokens).float())
+            disc.requires_grad_(True)
+    return terms
 
 
 def train(config):
@@ -274,10 +277,11 @@ def train(config):
 
         with autocast:
             out_g = codec(x, soft=step < config.warmup)
-        x_hat = out_g["x_hat"].float()
+        x_hat = out_g["x_hat"].float() if "x_hat" in out_g else None    # None: no decodes to learn from (codec/cast.py)
+        adversarial = config.w_adv > 0 and x_hat is not None
 
         # (1) Update D: originals are real, decodes (detached: this step must not move the codec) are fake
-        if config.w_adv > 0:
+        if adversarial:
             with autocast:
                 scores = disc(torch.cat([x, x_hat.detach()]), torch.cat([qi, qi + len(x)]), torch.cat([tokens, tokens]))
             real, fake = scores.float().chunk(2)
@@ -287,24 +291,8 @@ def train(config):
             opt_d.step()
 
         # (2) Update the codec: distortion, VQA consistency, adversarial, rate
-        terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(out_g["x_hat_half"].float(), F.avg_pool2d(x, 2))}
-        if config.w_edge:
-            terms["edge"] = metrics.edge_loss(x_hat, x)
-        if config.w_ssim:
-            terms["ssim"] = metrics.ms_ssim_loss(x_hat, x)
-        with autocast:
-            if loss_model is not None and (config.w_kl or config.w_feat):   # all 0: no VQA
-                with torch.no_grad():
-                    f_real = loss_model.image_features(x)           # (B, 64 cells, C)
-                    p_real = loss_model.answer(f_real, qi, tokens).float().softmax(1)
-                f_fake = loss_model.image_features(x_hat)
-                logits = loss_model.answer(f_fake, qi, tokens).float()  # (Q, answers)
-                terms["kl"] = F.kl_div(logits.log_softmax(1), p_real, reduction="batchmean")
-                terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())
-            if config.w_adv > 0:
-                raw_disc.requires_grad_(False)           # D is only a critic in this step
-                terms["adv"] = g_hinge_loss(raw_disc(x_hat, qi, tokens).float())
-                raw_disc.requires_grad_(True)
+        terms = {} if x_hat is None else image_terms(config, x, x_hat, out_g["x_hat_half"].float(), qi, tokens,
+                                                     loss_model, raw_disc if adversarial else None, autocast)
         if "logits" in out_g:         # the object code: its encoder learns from the scene graphs (codec/objects.py)
             terms["objects"] = raw_codec.label_loss(out_g["logits"].float(), [train_data.scenes[i] for i in idx.tolist()])
         terms["rate"] = out_g["rate"].float().mean() / config.bits                 # 1.0: on budget
@@ -318,7 +306,7 @@ def train(config):
 
         # log: one line of running figures on the bar
         logged = {k: f"{v.item():.3f}" for k, v in terms.items()}
-        if config.w_adv > 0:
+        if adversarial:
             logged["d"] = f"{loss_d.item():.2f}"
         if raw_codec.priced:
             logged["price"] = f"{price:.4f}"
@@ -342,7 +330,7 @@ def train(config):
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             done = flag.item() > 0
     bar.close()
-    final = finish(raw_codec, config, train_data, val_data, vqa_models, device, out, step,
+    final = validation.finish(raw_codec, config, train_data, val_data, vqa_models, device, out, step,
                    (time.time() - start) / 60) if master else None
     if ddp:
         dist.destroy_process_group()

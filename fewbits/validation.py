@@ -2,6 +2,7 @@
 by the VQA models that train.py holds (the frozen loss model and the held-out judges).
 
     stats, x_hat = validate(codec, val_data, vqa_models, idx, score_originals(...), device)
+    finish(codec, config, ...)      # the end of a run: its coder's table, then the whole split
 
 Retention is a model's accuracy on the decodes over its accuracy on the originals (metrics.py). The
 strictest reader, easy-VQA's namer, also says how many shapes come back as themselves. Only the
@@ -9,8 +10,9 @@ validation split, carved from the training data, is read here: the test split is
 """
 import torch
 
-from . import metrics, vqa
+from . import files, metrics, vqa
 from .api import FileCodec
+from .codec import codec_checkpoint
 from .vqa import namer
 
 
@@ -73,3 +75,26 @@ def summary(stats, data, n):
     if "shapes_named" in stats:
         line += f"; shapes the namer names right {100 * stats['shapes_named']:.1f}%"
     return line
+
+
+def finish(codec, config, train_data, val_data, vqa_models, device, out, step, minutes):
+    """The coder's table, counted on the codec's own bits for the training images (each image once,
+    or 20,000 random crops of a few photos) with as many bits of context as pay (Codec.fit_table);
+    then the whole validation split through real files. -> the last line's figures."""
+    idx = torch.randperm(len(train_data)) if len(train_data) >= 1000 else torch.randint(len(train_data), (20_000,))
+    idx = idx[:64] if config.dry_run else idx
+    val_idx = torch.arange(min(len(val_data), 8 if config.dry_run else len(val_data)))
+    if getattr(val_data, "scenes", None):           # the object code's threshold (first: it changes the bits)
+        chosen = codec.eval().calibrate((val_data.images(part).to(device) for part in val_idx.split(500)),
+                                        [val_data.scenes[i] for i in val_idx.tolist()])
+        if chosen:
+            print("chosen on the validation split: " + ", ".join(f"{k}: {v}" for k, v in chosen.items()))
+    costs = codec.eval().fit_table(train_data.images(part).to(device) for part in idx.split(500))
+    files.save_checkpoint(codec_checkpoint(codec, data=config.data), out / "codec.pt")
+    print(f"done: {step} steps in {minutes:.1f} minutes; {out / 'codec.pt'}, its coder's table counted on "
+          f"{len(idx)} training images with {codec.args['context']} bits of context (bits per image on a "
+          "held-out tenth, by context: " + ", ".join(f"{k}: {v:.1f}" for k, v in costs.items()) + ")")
+    original = score_originals(val_data, vqa_models, val_idx, device)
+    stats, _ = validate(codec, val_data, vqa_models, val_idx, original, device)
+    print(summary(stats, config.data, len(val_idx)))
+    return stats

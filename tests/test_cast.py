@@ -72,3 +72,17 @@ def test_a_file_decodes_at_any_size_to_the_casters_picture_at_that_size(split):
         x_hat = model.decompress(strings, size=size)["x_hat"]
         assert x_hat.shape == (2, 3, size, size)
         assert torch.allclose(x_hat[1], render.render(objects_read[1], size)[0])
+
+
+def test_the_training_pass_casts_nothing_and_the_eval_pass_decodes_as_a_file_does(split):
+    """In training the caster has no weights to learn from decodes: forward gives the rate and the
+    encoder's logits, and the label loss reaches the encoder. In eval it gives the file's decodes."""
+    x, graphs = split
+    model = CastObjectCodec().train()
+    out = model(x[:4])
+    assert set(out) == {"rate", "logits"} and out["rate"].shape == (4,)
+    model.label_loss(out["logits"], graphs[:4]).backward()
+    assert model.g_a[0].weight.grad.abs().sum() > 0
+    model.eval().fit_table([x])
+    x_hat = model.decompress(model.compress(x[:2])["strings"])["x_hat"]
+    assert torch.allclose(model(x[:2])["x_hat"], x_hat) and model(x[:2])["x_hat_half"].shape == (2, 3, 64, 64)

@@ -46,11 +46,12 @@ def test_dry_run_writes_a_codec_that_compress_can_load(source, code, photos, tmp
     assert model.decompress(strings)["x_hat"].shape == (2, 3, 64, 64)
 
 
-@pytest.mark.parametrize("code", ["map", "objects"])
+@pytest.mark.parametrize("code", ["map", "objects", "objects-cast"])
 def test_a_dry_run_on_clevr_trains_a_128_pixel_codec(code, tmp_path, monkeypatch):
     """CLEVR's images are 128×128 (data.image_size): the codec, the discriminator and a loss model
-    of that size train on them; the object code's encoder also on the scene graphs. A few scenes,
-    generated into a cache of the test's own."""
+    of that size train on them; the object code's encoder also on the scene graphs. The ray caster
+    has nothing to learn from decodes, so the cast codec's step has only the label loss and the
+    rate. A few scenes, generated into a cache of the test's own."""
     from fewbits.data import datasets
     from fewbits.vqa import VQA, vqa_checkpoint
     monkeypatch.setattr(datasets, "CACHE", tmp_path / "cache")
@@ -59,6 +60,9 @@ def test_a_dry_run_on_clevr_trains_a_128_pixel_codec(code, tmp_path, monkeypatch
     files.save_checkpoint(vqa_checkpoint(VQA(len(clevr.vocab), len(clevr.answer_names), size=128), clevr),
                           tmp_path / "vqa.pt")
     train(TrainConfig(data="clevr", bits=64, code=code, vqa=str(tmp_path / "vqa.pt"), dry_run=True, out=str(tmp_path / "run")))
+    logged = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    terms = {"objects", "rate"} if code == "objects-cast" else {"mse", "kl", "adv", "rate"}
+    assert terms <= set(logged) and ("mse" in logged) != (code == "objects-cast")
     model = load_codec(tmp_path / "run" / "codec.pt")
     assert model.code == code and model.size == 128 and model.decompress(model.compress(clevr.images(torch.arange(2)))["strings"])["x_hat"].shape == (2, 3, 128, 128)
 

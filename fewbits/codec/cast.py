@@ -18,7 +18,8 @@ the objects off the code and draws them with the ray caster that made the scenes
 Circles are round and cubes have corners by construction, at any size: the rays are cast at the
 size asked for. What a decode gets wrong is what the code gets wrong: an object the encoder missed
 or misread, a centre up to half a step of the code off, a cube's turn up to half a turn step off.
-The file and the encoder are the object code's; only g_s differs, and it has no weights.
+The file and the encoder are the object code's; only g_s differs, and it has no weights. So a
+training step has nothing to decode: the encoder learns from the scene graphs alone.
 
 This works because the scenes come from a known camera and known shapes: a code of named objects
 needs a decoder that knows what the names look like, and here it can know exactly. A decoder that
@@ -62,11 +63,21 @@ class CastDecoder(nn.Module):
 
 class CastObjectCodec(ObjectCodec):
     """ObjectCodec's code (14 bits an object's cell), drawn by the ray caster. Its encoder is an
-    ObjectCodec's, trained from the scene graphs (`--init` from one, `--steps 0`)."""
+    ObjectCodec's, trained from the scene graphs: `fewbits train --code objects-cast`, or `--init`
+    from an ObjectCodec with `--steps 0`."""
     code = "objects-cast"
 
     def decoder(self, width):
         return CastDecoder(self.layout)
+
+    def forward(self, x, soft=False):
+        """ObjectCodec's pass; in training, without the decodes: the caster has no weights to learn
+        from them, the encoder learns from the scene graphs, and casting a batch twice would take
+        most of a step. train.py then trains on the label loss and the rate alone."""
+        if not self.training:
+            return super().forward(x)
+        _, rate, logits = self.sends(x)
+        return {"rate": rate, "logits": logits}
 
 
 class FineCastObjectCodec(CastObjectCodec):

@@ -239,14 +239,19 @@ class ObjectCodec(Codec):
         self.threshold.fill_(min(costs, key=costs.get))
         return costs
 
-    def forward(self, x, soft=False):
-        """The training pass: the decodes of the code the encoder sends, its rate under the float bit
-        model, and the encoder's logits for label_loss. (soft: no use here, kept for the interface.)"""
+    def sends(self, x):
+        """x -> the ids the encoder sends, their rate (B,) under the float bit model, and the encoder's
+        logits for label_loss."""
         logits = self.g_a(x - 0.5)
         ids = self.layout.choose(logits.detach(), self.threshold)
         bits = self.layout.to_bits(ids)
         active = self.coded(bits)
-        rate = self.bit_model.rate((2.0 * bits - 1) * active, active.float())
+        return ids, self.bit_model.rate((2.0 * bits - 1) * active, active.float()), logits
+
+    def forward(self, x, soft=False):
+        """The training pass: the decodes of the code the encoder sends, its rate and the encoder's
+        logits. (soft: no use here, kept for the interface.)"""
+        ids, rate, logits = self.sends(x)
         f = self.g_s.features(self.layout.one_hot(ids))
         return {"x_hat": self.g_s.render(f, self.size), "x_hat_half": self.g_s.render(f, self.size // 2),
                 "rate": rate, "logits": logits}
