@@ -15,8 +15,8 @@ Each step has two updates, as in PyTorch's DCGAN example:
   (1) D on (original, question) versus (decoded.detach(), question), hinge loss;
   (2) encoder + decoder + bit model on MSE distortion, VQA consistency (a frozen VQA model's answers
       and cell features on the decoded image versus the original), the adversarial loss and the rate.
-The object code's encoder also learns from the scene graphs (codec/objects.py); drawn by the ray
-caster (codec/cast.py), it sends no decodes in training, and its step is that loss and the rate.
+The object code (codec/objects.py) learns from the scene graphs instead: its decoder, the ray
+caster, has no weights, so it sends no decodes in training, and its step is that loss and the rate.
 The rate is the expected code length (nn/quantize.py), so it reaches the encoder. With the map code
 the length varies from image to image: --bits is then the budget for the mean over the training
 data, and the price of a bit rises while the running rate is over the budget. The learning rates
@@ -51,7 +51,7 @@ class TrainConfig:
     width: int = 16           # encoder / decoder channels
     deep: int = 0             # channels of the 4×4 features (0: 4 × width); 256 for photos at WebP's bits
     context: int = 2          # the rate term's bit model: each bit given this many before it (the coder's is counted at the end)
-    code: str = "global"      # global | grid | map | objects[-fine][-cast] | photo: the codec variant (codec/variants.py); grid for scenes, objects for CLEVR
+    code: str = "global"      # global | grid | map | objects[-fine]-cast | photo: the codec variant (codec/variants.py); grid for scenes, objects-cast for CLEVR
     steps: int = 7500         # stop here or at --minutes, whichever comes first
     batch: int = 32           # images per step
     questions: int = 4        # a step trains on batch × this many of the batch's questions, drawn at random
@@ -277,7 +277,7 @@ def train(config):
 
         with autocast:
             out_g = codec(x, soft=step < config.warmup)
-        x_hat = out_g["x_hat"].float() if "x_hat" in out_g else None    # None: no decodes to learn from (codec/cast.py)
+        x_hat = out_g["x_hat"].float() if "x_hat" in out_g else None    # None: no decodes to learn from (codec/objects.py)
         adversarial = config.w_adv > 0 and x_hat is not None
 
         # (1) Update D: originals are real, decodes (detached: this step must not move the codec) are fake

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from fewbits.codec import objects
-from fewbits.codec.cast import CastDecoder, CastObjectCodec, FineCastObjectCodec
+from fewbits.codec.cast import CastDecoder
+from fewbits.codec.objects import FineObjectCodec, ObjectCodec
 from fewbits.data import clevr, render
 
 
@@ -27,7 +28,7 @@ def alone(g):
     return len({clevr.cell_of(o) for o in g["objects"]}) == len(g["objects"])
 
 
-@pytest.mark.parametrize("kind", [CastObjectCodec, FineCastObjectCodec])
+@pytest.mark.parametrize("kind", [ObjectCodec, FineObjectCodec])
 def test_each_object_is_cast_as_itself_where_the_graph_has_it(kind, split):
     """Its centre projects to within half a step of the code's grid of the truth, each way; a cube
     is turned to within half a turn step (modulo a quarter turn, which leaves a cube as it was)."""
@@ -52,7 +53,7 @@ def test_the_cast_objects_cover_the_graphs_own_pixels(split):
     and all."""
     x, graphs = split
     checked = 0
-    for image, g, found in zip(x, graphs, cast(graphs, FineCastObjectCodec.layout)):
+    for image, g, found in zip(x, graphs, cast(graphs, FineObjectCodec.layout)):
         if alone(g):
             truth = render.render([{**o, "colour": o["color"]} for o in g["objects"]], 128)[1] >= 0
             picture, ids = render.render(found, 128)
@@ -64,7 +65,7 @@ def test_the_cast_objects_cover_the_graphs_own_pixels(split):
 
 def test_a_file_decodes_at_any_size_to_the_casters_picture_at_that_size(split):
     x, _ = split
-    model = FineCastObjectCodec().eval()
+    model = FineObjectCodec().eval()
     model.fit_table([x])
     strings = model.compress(x[:2])["strings"]
     objects_read = model.g_s.features(model.signs(model.code_bits(x[:2])[0].float()))[0]
@@ -78,7 +79,7 @@ def test_the_training_pass_casts_nothing_and_the_eval_pass_decodes_as_a_file_doe
     """In training the caster has no weights to learn from decodes: forward gives the rate and the
     encoder's logits, and the label loss reaches the encoder. In eval it gives the file's decodes."""
     x, graphs = split
-    model = CastObjectCodec().train()
+    model = ObjectCodec().train()
     out = model(x[:4])
     assert set(out) == {"rate", "logits"} and out["rate"].shape == (4,)
     model.label_loss(out["logits"], graphs[:4]).backward()

@@ -281,8 +281,8 @@ BITS_DIGEST = {
     "scenes-128": "7389916448fa69012fd85101f06e94045bbc32e3fdf0c6e762c8e3c0878ead17",
     "scenes-map-120": "b70f9bf52b73810dfc74a8855aee1c873fc870d58d013bb43a184b35bf647bb5",
     "photos-1472": "782c7f59c757c53590db24a7c6e159822938953bac5a651defb94c9091efddfd",
-    "clevr-cast": "b6b1b14573770ba8659d923c62f7d5cf236742efc9e6048efb45e5f1d20ed35e",     # clevr-objects' bits
-    "clevr-fine-cast": "5ac9b0abb64768248c221d5321b71834dda63d66a68e640cc2a2005b34f16f07",
+    "clevr-cast": "7aa424d65e9ed39644d71c780866bc5f42fd0404afc0eb1241a43171c76b37d3",
+    "clevr-fine-cast": "8e5ae817620a2ec296ea1e0e4d106515fa2c6b95828cac7ebaf8153dc8f69993",
 }
 
 

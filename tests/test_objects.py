@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from fewbits.codec import ObjectCodec, load_codec, codec_checkpoint
 from fewbits.codec.objects import FineObjectCodec
-from fewbits.codec.cast import CastObjectCodec, FineCastObjectCodec
 from fewbits.codec import objects
 from fewbits.data import clevr
 from fewbits import files, metrics
@@ -86,7 +85,7 @@ def test_fields_are_coded_only_where_an_object_is(split):
                                      for g in graphs]
 
 
-@pytest.mark.parametrize("kind", [ObjectCodec, FineObjectCodec, CastObjectCodec, FineCastObjectCodec])
+@pytest.mark.parametrize("kind", [ObjectCodec, FineObjectCodec])
 def test_files_round_trip_to_the_drawing_of_what_the_encoder_chose(kind, split, tmp_path):
     x, _ = split
     torch.manual_seed(0)

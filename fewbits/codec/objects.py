@@ -1,12 +1,12 @@
-"""The object code: the bits name the objects a detector finds in a CLEVR image, and a generator
-draws them again.
+"""The object code: the bits name the objects a detector finds in a CLEVR image, and the ray caster
+that made the scenes draws them again.
 
     x (B, 3, 128, 128) in [0, 1]
       │  g_a      a CNN: 128 -> 16 in three strides, then 3×3 layers at the grid's scale
       ▼
     logits (B, 28, 16, 16): per cell of 8×8 pixels, is an object's centre here, and each field
-      │  choose   an object where its logit is > 0, unless a surer neighbour's centre is within
-      │           MERGE pixels (the same object seen twice); each field its likeliest value
+      │  choose   an object where its logit is > the threshold, unless a surer neighbour's centre is
+      │           within MERGE pixels (the same object seen twice); each field its likeliest value
       ▼
     the code (B, 256 cells × 14 bits), cell by cell: 1 bit "an object here", then, only where there
       │  is one, its fields in binary: shape 2, turn 2, size 1, colour 3, material 1, and the centre's
@@ -14,29 +14,27 @@ draws them again.
       │  bit model + arithmetic coder; the gates code a cell's fields only if its first bit is 1
       ▼
     one-hot fields (B, 28, 16, 16), all 0 where there is no object
-      │  g_s      3×3 layers at 16×16, two ×2 up-blocks -> features (w, 64, 64), resized to the
-      │           output size -> a per-pixel MLP -> RGB (as nn/decoder.py: any size from one file)
+      │  g_s      the ray caster (codec/cast.py): the objects the fields name, drawn at any size
       ▼
     x_hat (B, 3, size, size)
 
 (The sizes are ObjectCodec's layout. FineObjectCodec's has a cube's turn in 8 steps and the centre
-in eighths of a cell: 40 channels, 17 bits a cell. codec/cast.py keeps this code and replaces g_s
-by the ray caster that made the scenes: the shipped CLEVR codecs.)
+in eighths of a cell: 40 channels, 17 bits a cell.)
 
 Why a code of objects: a code trained on distortion spends its bits where colour is, and a probe of
 the grid code's bits found size and some colour but no material or shape (EXPERIMENTS.md, "CLEVR in
 3D"). Here each bit means one thing by construction, so the decode loses only what the detector
-misses and what the generator draws wrong. A scene of n objects costs about 13 bits an object plus
-the object map, which the bit model learns to code cheaply: objects stand in the middle rows.
+misses. A scene of n objects costs about 13 bits an object plus the object map, which the bit model
+learns to code cheaply: objects stand in the middle rows.
 
 The object map is an importance map in the sense of Li et al. (2018), with two levels: at each of
 the 256 positions it decides whether that position's field bits are sent (13, or 16 in the fine
 layout) or none, and the coder's gates skip the rest. Unlike theirs it is learned from the scene
 graphs, not from the rate: a position is worth bits when an object stands there.
 
-Training (train.py): the encoder learns from the training split's scene graphs (label_loss); the
-decoder learns from the images, through the code the encoder sends at that step, with the
-distortion, GAN and VQA terms the config asks for. No gradient flows from the image to the encoder.
+Training (train.py): the encoder learns from the training split's scene graphs (label_loss) and
+the bit model from the rate. The caster has no weights, so a training step casts nothing. Learned
+decoders were tried and lost to the caster (EXPERIMENTS.md, "The cubes get their corners").
 """
 import math
 
@@ -46,9 +44,9 @@ import torch.nn.functional as F
 
 from .. import metrics
 from ..data import clevr
-from ..nn.decoder import Renderer, UpBlock, pixel_mlp
 from ..nn.quantize import BitModel
 from .base import Codec
+from .cast import CastDecoder
 
 CELLS, GRID, CELL = clevr.GRID ** 2, clevr.GRID, clevr.CELL
 ATTRS = {"shape": clevr.SHAPES, "size": clevr.SIZES, "color": clevr.COLORS, "material": clevr.MATERIALS}
@@ -161,32 +159,12 @@ def conv_bn(cin, cout, stride=1):
     return [nn.Conv2d(cin, cout, 3, stride, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
 
 
-class ObjectDecoder(Renderer):
-    """One-hot fields (B, channels, 16, 16) -> an image at any size. Four 3×3 layers at 16×16 see
-    9 cells each way: a large sphere near the camera spans 5, and its shadow more."""
-
-    def __init__(self, channels, width=32):
-        super().__init__()
-        c = 96                                           # channels at 16×16, where objects meet
-        layers = [nn.Conv2d(channels, c, 3, padding=1), nn.SiLU()]
-        for _ in range(4):
-            layers += [nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(8, c), nn.SiLU()]
-        self.cells = nn.Sequential(*layers)
-        self.ups = nn.Sequential(UpBlock(c, 2 * width), UpBlock(2 * width, width))       # 16 -> 32 -> 64
-        self.to_rgb = pixel_mlp(width)
-
-    def features(self, code):                            # -> (B, w, 64, 64)
-        # channels-last: the resize and the 1×1 convs after it run faster on a CPU (as nn/decoder.py)
-        return self.ups(self.cells(code)).contiguous(memory_format=torch.channels_last)
-
-    def forward(self, code, size=128):
-        return self.render(self.features(code), size)
-
-
 class ObjectCodec(Codec):
-    """The object code for CLEVR's 128×128 images. `bits` is only the scale of the rate in training's
-    log: a file's length follows its scene. width: the decoder's channels at 64×64."""
-    code, can_search = "objects", False
+    """The object code for CLEVR's 128×128 images, drawn by the ray caster. `bits` is only the scale
+    of the rate in training's log: a file's length follows its scene. (width and deep: unused, kept
+    for the interface.) The code's name says how it is drawn: "objects" and "objects-fine" were the
+    learned decoders' (EXPERIMENTS.md, "The encoder alone")."""
+    code, can_search = "objects-cast", False
     layout = Layout(turns=4, places=4)
 
     def __init__(self, bits=256, width=32, context=2, deep=0, size=128):
@@ -199,15 +177,11 @@ class ObjectCodec(Codec):
         self.capacity, self.positions = CELLS * per_cell, CELLS * per_cell
         self.g_a = nn.Sequential(*conv_bn(3, 32, 2), *conv_bn(32, 64, 2), *conv_bn(64, 96, 2),
                                  *[layer for _ in range(4) for layer in conv_bn(96, 96)], nn.Conv2d(96, channels, 1))
-        self.g_s = self.decoder(width)
+        self.g_s = CastDecoder(self.layout)
         first = torch.arange(CELLS).repeat_interleave(per_cell) * per_cell      # each position's cell's first bit
         self.gates = torch.where(torch.arange(self.positions) % per_cell == 0, -1, first).numpy()
         self.bit_model = BitModel(self.positions, context)
         self.register_buffer("threshold", torch.zeros(()))     # the object logit's, chosen on validation
-
-    def decoder(self, width):
-        """g_s: the one-hot fields (B, channels, 16, 16) -> an image at any size."""
-        return ObjectDecoder(self.layout.channels, width)
 
     def coded(self, bits):
         """(B, positions) in {0, 1} -> which positions the coder codes: the object bits, and the fields
@@ -239,19 +213,18 @@ class ObjectCodec(Codec):
         self.threshold.fill_(min(costs, key=costs.get))
         return costs
 
-    def sends(self, x):
-        """x -> the ids the encoder sends, their rate (B,) under the float bit model, and the encoder's
-        logits for label_loss."""
+    def forward(self, x, soft=False):
+        """The training pass: the rate of the code the encoder sends and the encoder's logits for
+        label_loss; no decodes, as the caster has nothing to learn from them and casting a batch
+        would take most of a step. In eval mode also the decodes at `size` and half that. (soft: no
+        use here, kept for the interface.)"""
         logits = self.g_a(x - 0.5)
         ids = self.layout.choose(logits.detach(), self.threshold)
         bits = self.layout.to_bits(ids)
         active = self.coded(bits)
-        return ids, self.bit_model.rate((2.0 * bits - 1) * active, active.float()), logits
-
-    def forward(self, x, soft=False):
-        """The training pass: the decodes of the code the encoder sends, its rate and the encoder's
-        logits. (soft: no use here, kept for the interface.)"""
-        ids, rate, logits = self.sends(x)
+        rate = self.bit_model.rate((2.0 * bits - 1) * active, active.float())
+        if self.training:
+            return {"rate": rate, "logits": logits}
         f = self.g_s.features(self.layout.one_hot(ids))
         return {"x_hat": self.g_s.render(f, self.size), "x_hat_half": self.g_s.render(f, self.size // 2),
                 "rate": rate, "logits": logits}
@@ -268,8 +241,8 @@ class ObjectCodec(Codec):
 
 class FineObjectCodec(ObjectCodec):
     """The object code at a higher rate: a cube's turn in 8 steps of 11.25° and each centre in eighths
-    of a cell (1 pixel), 3 more bits an object where a cube's corners and an object's place are
-    what the decoder is least sure of in the 4-step code."""
-    code = "objects-fine"
+    of a cell (1 pixel), 3 more bits an object, where a cube's corners and an object's place are
+    what the 4-step code gets most wrong."""
+    code = "objects-fine-cast"
     layout = Layout(turns=8, places=8)
 

@@ -18,7 +18,6 @@ from ..nn.decoder import ConvFromCells, LinearToCells
 from ..nn.encoder import MAX_BITS, FlatLinear
 from ..nn.quantize import keep_levels
 from .base import Codec
-from .cast import CastObjectCodec, FineCastObjectCodec
 from .fullres import PhotoCodec
 from .objects import FineObjectCodec, ObjectCodec
 
@@ -109,8 +108,7 @@ def map_gates(levels):
     return torch.cat([map_part, code_part]).numpy()
 
 
-CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec, ObjectCodec, FineObjectCodec, CastObjectCodec,
-                                    FineCastObjectCodec, PhotoCodec)}
+CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec, ObjectCodec, FineObjectCodec, PhotoCodec)}
 
 
 def codec_checkpoint(codec, **info):
