@@ -331,7 +331,7 @@ def train(config):
             done = flag.item() > 0
     bar.close()
     final = validation.finish(raw_codec, config, train_data, val_data, vqa_models, device, out, step,
-                   (time.time() - start) / 60) if master else None
+                              (time.time() - start) / 60) if master else None
     if ddp:
         dist.destroy_process_group()
     return final
