@@ -64,7 +64,7 @@ class TrainConfig:
     w_kl: float = 0.1         # VQA answers: KL(answers on original || answers on decode)
     w_feat: float = 0.1       # VQA cell features: MSE
     w_adv: float = 0.0025     # generator's hinge loss (0.005 and 0.02 kept fewer answers and looked less real on easy-VQA)
-    disc: str = "both"        # whole | both | answers: D scores the whole image, or it and each 22×22 patch, or those told the true answers too (nn/discriminator.py)
+    disc: str = "both"        # whole | both: D scores the whole image, or it and each 22×22 patch (nn/discriminator.py)
     w_rate: float = 0.01      # bits per image (as a fraction of --bits): fits the bit model, and asks for cheap bits
     warmup: int = 300         # first steps without the binarizer: the decoder learns to read the code before the noise
     decay: float = 0.3        # learning rates fall linearly to 0 over this last fraction of the run (steps or minutes)
@@ -182,11 +182,9 @@ def checkpoint(out, codec, disc, opt_g, opt_d, step, minutes, price, config):
                            "step": step, "minutes": minutes, "price": price, "config": asdict(config)}, out / "ckpt.pt")
 
 
-def image_terms(config, x, x_hat, x_hat_half, asked, loss_model, disc, autocast):
+def image_terms(config, x, x_hat, x_hat_half, qi, tokens, loss_model, disc, autocast):
     """The codec's terms on its decodes: distortion, VQA consistency on the frozen loss model's answers
-    and cell features, and the generator's hinge loss against disc (None: no GAN term).
-    asked: (qi, tokens, answers), the questions (Q,) about images x[qi] and their true answers."""
-    qi, tokens, answers = asked
+    and cell features, and the generator's hinge loss against disc (None: no GAN term)."""
     terms = {"mse": F.mse_loss(x_hat, x) + F.mse_loss(x_hat_half, F.avg_pool2d(x, 2))}
     if config.w_edge:
         terms["edge"] = metrics.edge_loss(x_hat, x)
@@ -203,7 +201,7 @@ def image_terms(config, x, x_hat, x_hat_half, asked, loss_model, disc, autocast)
             terms["feat"] = F.mse_loss(f_fake.float(), f_real.float())
         if disc is not None:
             disc.requires_grad_(False)                  # D is only a critic in this step
-            terms["adv"] = g_hinge_loss(disc(x_hat, qi, tokens, answers).float())
+            terms["adv"] = g_hinge_loss(disc(x_hat, qi, tokens).float())
             disc.requires_grad_(True)
     return terms
 
@@ -235,9 +233,7 @@ def train(config):
 
     # ---- models and optimisers ------------------------------------------------------------------
     codec = codec.to(device)
-    asks = train_data.has_questions                        # photos: D is unconditional
-    disc = DISCRIMINATORS[config.disc](len(train_data.vocab) if asks else 2, answers=len(train_data.answer_names) if asks else 0)
-    disc = disc.to(device)
+    disc = DISCRIMINATORS[config.disc](len(train_data.vocab) if train_data.has_questions else 2).to(device)
     opt_g = torch.optim.Adam(codec.parameters(), lr=config.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.9))
     step, minutes_done, price = 0, 0.0, 0.0
@@ -269,9 +265,9 @@ def train(config):
         idx = torch.randint(len(train_data), (config.batch,))
         x = train_data.images(idx).to(device)
         x = datasets.mirror(x) if config.flips and config.data in datasets.FLIPPABLE else x     # (B, 3, 64, 64)
-        qi, tokens, answers = train_data.questions_of(idx)
+        qi, tokens, _ = train_data.questions_of(idx)
         keep = torch.randperm(len(qi))[: config.questions * config.batch]     # (Q,)
-        qi, tokens, answers = qi[keep].to(device), tokens[keep].to(device), answers[keep].to(device)
+        qi, tokens = qi[keep].to(device), tokens[keep].to(device)
 
         # the learning rates: constant, then linearly to 0 over the last `decay` of the run
         progress = max(step / config.steps, (time.time() - start) / (60 * config.minutes) if config.minutes else 0)
@@ -287,8 +283,7 @@ def train(config):
         # (1) Update D: originals are real, decodes (detached: this step must not move the codec) are fake
         if adversarial:
             with autocast:
-                scores = disc(torch.cat([x, x_hat.detach()]), torch.cat([qi, qi + len(x)]), torch.cat([tokens, tokens]),
-                              torch.cat([answers, answers]))
+                scores = disc(torch.cat([x, x_hat.detach()]), torch.cat([qi, qi + len(x)]), torch.cat([tokens, tokens]))
             real, fake = scores.float().chunk(2)
             loss_d = d_hinge_loss(real, fake)
             opt_d.zero_grad(set_to_none=True)
@@ -296,7 +291,7 @@ def train(config):
             opt_d.step()
 
         # (2) Update the codec: distortion, VQA consistency, adversarial, rate
-        terms = {} if x_hat is None else image_terms(config, x, x_hat, out_g["x_hat_half"].float(), (qi, tokens, answers),
+        terms = {} if x_hat is None else image_terms(config, x, x_hat, out_g["x_hat_half"].float(), qi, tokens,
                                                      loss_model, raw_disc if adversarial else None, autocast)
         if "logits" in out_g:         # the object code: its encoder learns from the scene graphs (codec/objects.py)
             terms["objects"] = raw_codec.label_loss(out_g["logits"].float(), [train_data.scenes[i] for i in idx.tolist()])

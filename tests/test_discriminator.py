@@ -1,7 +1,7 @@
 """The discriminator: its shapes, the projection term that makes it depend on the question, and the hinge losses."""
 import torch
 
-from fewbits.nn.discriminator import AnsweredDiscriminator, Discriminator, TwoScaleDiscriminator, d_hinge_loss, g_hinge_loss
+from fewbits.nn.discriminator import Discriminator, TwoScaleDiscriminator, d_hinge_loss, g_hinge_loss
 
 
 def test_scores_one_per_image_or_one_per_question():
@@ -52,20 +52,3 @@ def test_the_two_scale_discriminator_weighs_the_whole_image_and_its_patches_alik
     assert a.shape == (2, 128) and d(x).shape == (1, 128)
     assert torch.allclose(a[:, :64], whole[:, None].expand(2, 64), atol=1e-5)
     assert torch.allclose(a[:, 64], b[:, 64]) and not torch.allclose(a[:, 0], b[:, 0])
-
-
-def test_the_answered_discriminator_hears_the_answer_through_the_projection_only():
-    """Same image, same question, two answers: the scores differ by <W (a_1 - a_2), h> at each scale,
-    computed here by hand; without answers it is the two-scale D with the question alone."""
-    torch.manual_seed(3)
-    d = AnsweredDiscriminator(vocab_size=20, answers=13).eval()
-    x = torch.rand(1, 3, 64, 64)
-    qi, tokens, answers = torch.tensor([0, 0]), torch.randint(2, 20, (1, 5)).expand(2, 5), torch.tensor([4, 9])
-    with torch.no_grad():
-        scores = d(x, qi, tokens, answers)                          # (2, 128)
-        h8 = d.convs[:6](x * 2 - 1)
-        whole, patches = d.convs[6:](h8).sum(dim=(2, 3))[0], h8.flatten(2)[0].T       # (8w,), (64, 4w)
-        da = d.answer.weight[4] - d.answer.weight[9]                # (qdim,)
-        assert torch.allclose(scores[0, 0] - scores[1, 0], (d.project(da[None]) - d.project.bias) @ whole, atol=1e-4)
-        assert torch.allclose(scores[0, 64:] - scores[1, 64:], patches @ (d.patch_project(da[None]) - d.patch_project.bias)[0], atol=1e-4)
-        assert torch.equal(d(x, qi, tokens), TwoScaleDiscriminator.forward(d, x, qi, tokens))

@@ -159,7 +159,7 @@ def damaged(tmp_path):
                                        (("--bits", 100), "multiple of 8"),
                                        (("--code", "foo"), "global, grid, map"),
                                        (("--code", "map", "--bits", 1100), "twice"),
-                                       (("--disc", "patch"), "whole, both, answers"),
+                                       (("--disc", "patch"), "whole, both"),
                                        (("--device", "cuda" if not torch.cuda.is_available() else "nonsense"), "--device"),
                                        (("--resume",), "nothing to resume"),
                                        (contradiction, "--bits 64 contradicts"),

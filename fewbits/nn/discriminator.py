@@ -20,7 +20,7 @@ from .question import QuestionEncoder
 
 
 class Discriminator(nn.Module):
-    def __init__(self, vocab_size=2, width=16, qdim=128, answers=0):
+    def __init__(self, vocab_size=2, width=16, qdim=128):
         super().__init__()
         c = [3, width, 2 * width, 4 * width, 8 * width]
         layers = []
@@ -31,17 +31,13 @@ class Discriminator(nn.Module):
         self.question = QuestionEncoder(vocab_size, qdim)
         self.project = spectral_norm(nn.Linear(qdim, 8 * width))
 
-    def condition(self, tokens, answers):
-        """What D is told about image qi[j]: its question j, (Q, qdim). (answers: see AnsweredDiscriminator.)"""
-        return self.question(tokens)
-
-    def forward(self, x, qi=None, tokens=None, answers=None):
+    def forward(self, x, qi=None, tokens=None):
         """Scores (B,) for images alone, or (Q,) for each question j about image qi[j]."""
         h = self.convs(x * 2 - 1).sum(dim=(2, 3))         # (B, C)
         if qi is None or len(qi) == 0:
             return self.psi(h).squeeze(1)
         h = h[qi]                                          # (Q, C)
-        return self.psi(h).squeeze(1) + (self.project(self.condition(tokens, answers)) * h).sum(1)
+        return self.psi(h).squeeze(1) + (self.project(self.question(tokens)) * h).sum(1)
 
 
 class TwoScaleDiscriminator(Discriminator):
@@ -52,42 +48,25 @@ class TwoScaleDiscriminator(Discriminator):
     or (Q, 128): the whole image's score 64 times, then the 64 patches', so that in the hinge
     losses' means the two scales weigh the same."""
 
-    def __init__(self, vocab_size=2, width=16, qdim=128, answers=0):
+    def __init__(self, vocab_size=2, width=16, qdim=128):
         super().__init__(vocab_size, width, qdim)
         self.patch_psi = spectral_norm(nn.Linear(4 * width, 1))
         self.patch_project = spectral_norm(nn.Linear(qdim, 4 * width))
 
-    def forward(self, x, qi=None, tokens=None, answers=None):
+    def forward(self, x, qi=None, tokens=None):
         h8 = self.convs[:6](x * 2 - 1)                             # (B, 4w, 8, 8)
         whole = self.convs[6:](h8).sum(dim=(2, 3))                 # (B, 8w)
         patches = h8.flatten(2).transpose(1, 2)                    # (B, 64 patches, 4w)
         score_whole, score_patches = self.psi(whole), self.patch_psi(patches).squeeze(2)   # (B, 1), (B, 64)
         if qi is not None and len(qi):
-            q = self.condition(tokens, answers)                    # (Q, qdim)
+            q = self.question(tokens)                              # (Q, qdim)
             whole, patches = whole[qi], patches[qi]
             score_whole = self.psi(whole) + (self.project(q) * whole).sum(1, keepdim=True)
             score_patches = self.patch_psi(patches).squeeze(2) + (self.patch_project(q)[:, None] * patches).sum(2)
         return torch.cat([score_whole.expand(-1, score_patches.shape[1]), score_patches], 1)
 
 
-class AnsweredDiscriminator(TwoScaleDiscriminator):
-    """The two-scale D told each question's true answer too: D(image, question, answer). An original
-    always agrees with its answers ("what shape?" "circle"), so D can learn what a circle looks like,
-    and a decode that draws a box where the answer says circle looks fake beside it, though the box
-    would pass as a plausible image, and as a plausible image for the question alone. The answer's
-    embedding is added to the question's, and D's projection carries both."""
-
-    def __init__(self, vocab_size=2, width=16, qdim=128, answers=0):
-        super().__init__(vocab_size, width, qdim)
-        self.answer = nn.Embedding(max(answers, 1), qdim)
-        nn.init.normal_(self.answer.weight, std=qdim ** -0.5)   # about as long as the GRU's (tanh) question
-
-    def condition(self, tokens, answers):
-        q = self.question(tokens)                                # (Q, qdim)
-        return q if answers is None else q + self.answer(answers)
-
-
-DISCRIMINATORS = {"whole": Discriminator, "both": TwoScaleDiscriminator, "answers": AnsweredDiscriminator}
+DISCRIMINATORS = {"whole": Discriminator, "both": TwoScaleDiscriminator}
 
 
 def d_hinge_loss(real, fake):
