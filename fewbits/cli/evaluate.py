@@ -7,11 +7,12 @@
                                      # choosing between runs: the validation split, no pictures
     fewbits evaluate --data photos-full   # photos at their own size against JPEG … JPEG 2000
 
-Every row is measured on real files (bench/protocol.py) and written up by bench/report.py:
-results/benchmark.md, rate_accuracy.png and samples.png (each stacked from a part per dataset,
-rate_accuracy-NAME.png and samples-NAME.png, so that a run on one dataset keeps the others'),
-photos.png; for photos at their own size (bench/fullres.py) rate_distortion.png, photo_crops.png
-(our middle rate) and photo_crops_low.png (our lowest).
+Every row is measured on real files (bench/protocol.py) and written up by bench/report.py (the
+tables) and bench/figures.py (the pictures): results/benchmark.md, rate_accuracy.png and
+samples.png (each stacked from a part per dataset, rate_accuracy-NAME.png and samples-NAME.png, so
+that a run on one dataset keeps the others'), photos.png; for photos at their own size
+(bench/fullres.py) rate_distortion.png, photo_crops.png (our middle rate) and photo_crops_low.png
+(our lowest).
 """
 import argparse
 import itertools
@@ -24,7 +25,7 @@ from PIL import Image
 from .. import data as datasets
 from .. import files, zoo
 from ..api import load
-from ..bench import fullres, protocol, report
+from ..bench import figures, fullres, protocol, report
 
 DATASETS = ("easyvqa", "scenes", "clevr", "photos", "photos-full")
 
@@ -63,19 +64,20 @@ def run(names, only, limit, split="test"):
             pictures["rate_distortion.png"] = fullres.rd_plot(points)
             lowest = min((p.bpp for p in points if p.method.startswith("ours")), default=None)
             if split == "test":
-                pictures["photo_crops.png"] = report.crop_sheet(photos, methods, points)
+                pictures["photo_crops.png"] = figures.crop_sheet(photos, methods, points)
             if split == "test" and lowest:                    # the extreme end, beside the middle
-                pictures["photo_crops_low.png"] = report.crop_sheet(photos, methods, points, lowest)
+                low = figures.crop_sheet(photos, methods, points, lowest)
+                pictures["photo_crops_low.png"] = low
             continue
         if name == "photos":
             results[name] = protocol.photo_benchmark(codecs, limit, split), []
-            pictures["photos.png"] = report.photo_sheet(codecs)
+            pictures["photos.png"] = figures.photo_sheet(codecs)
             continue
         results[name] = protocol.benchmark(name, codecs, limit, split)
         if split != "test":
             continue
-        pictures[f"samples-{name}.png"] = report.samples(name, codecs)
-        evidence = report.misnamed(results[name][0], codecs) if name == "easyvqa" else None
+        pictures[f"samples-{name}.png"] = figures.samples(name, codecs)
+        evidence = figures.misnamed(results[name][0], codecs) if name == "easyvqa" else None
         if evidence is not None:
             pictures["misnamed.png"] = evidence
     return results, pictures
@@ -106,7 +108,7 @@ def write(out, results, pictures, argv):
     files.write_atomic(path, report.merged(report.markdown(results, argv), old).encode())
     with_questions = [name for name in results if not name.startswith("photos")]
     for name in with_questions:
-        report.plot(name, results[name][0], out / f"rate_accuracy-{name}.png")
+        figures.plot(name, results[name][0], out / f"rate_accuracy-{name}.png")
     for name, picture in pictures.items():
         picture.save(out / name)
     written = ["benchmark.md", *pictures]
