@@ -138,6 +138,23 @@ def retention(acc, original):
     return {f: acc[f] / original[f] if original[f] else float("nan") for f in acc}
 
 
+def paired_difference(right_a, right_b, images, draws=2000, seed=0):
+    """How many more of the same questions A answers right than B, as a share, with a 95% interval.
+    right_a, right_b: (Q,) bool; images: (Q,) the image each question is about. The interval comes
+    from resampling whole images with replacement (a bootstrap): an image's questions are read off
+    one decode, so they stand or fall together, and resampling questions would understate the
+    spread. -> (difference, low, high); an interval that holds 0 is no difference this split shows."""
+    diff = right_a.double() - right_b.double()                   # (Q,) in {-1, 0, 1}
+    _, image = torch.unique(images, return_inverse=True)         # 0 .. N-1
+    n = int(image.max()) + 1
+    per_image = torch.zeros(n, dtype=torch.float64).index_add_(0, image, diff)
+    asked = torch.bincount(image, minlength=n).double()          # (N,) questions per image
+    pick = torch.randint(n, (draws, n), generator=torch.Generator().manual_seed(seed))
+    shares = per_image[pick].sum(1) / asked[pick].sum(1)         # (draws,)
+    low, high = torch.quantile(shares, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return diff.mean().item(), low, high
+
+
 def lowest(retention_by_judge, judges):
     """The protocol's figure: for every key ("overall" and each family), the lowest retention among
     `judges`, the families the codec never trained against. retention_by_judge: {judge: {key: r}}."""

@@ -76,6 +76,23 @@ def test_the_command_writes_its_report_on_a_tiny_subset(tmp_path):
     assert "| method | named right | circle → rectangle |" in report and "| all right |" in report
 
 
+def test_each_ablation_is_set_against_its_codec_on_the_same_questions():
+    """X answers all 10 questions right; X-no-adv misses the 2 about image 0: +20 points under
+    every judge. The interval starts at 0 (a third of the draws leave image 0 out) and never below,
+    for X is never wrong where the ablation is right. A codec without an ablation, and a baseline,
+    get no line."""
+    right = torch.ones(10, dtype=torch.bool)
+    asked = torch.arange(5).repeat_interleave(2)                     # 5 images, 2 questions each
+    row = lambda hits: protocol.Row(right=dict.fromkeys(vqa.PANEL["easyvqa"], hits), asked=asked)
+    rows = [("ours, x", row(right)), ("ours, x-no-adv", row(right & (asked > 0))),
+            ("ours, y", row(right)), ("WebP q0", row(right))]
+    lines = report.ablation_table("easyvqa", rows)
+    table = [line for line in lines if line.startswith("| x")]
+    assert len(table) == 1 and table[0].startswith("| x − x-no-adv | +20.00 (")
+    assert table[0].count("+20.00 (+0.00 to +") == 3
+    assert report.ablation_table("easyvqa", rows[2:]) == []
+
+
 def test_choosing_reads_the_validation_split_and_draws_no_test_pictures(tmp_path, monkeypatch):
     """--split val: every image the rows are measured on is a validation image; the pictures,
     which are of test images, are left out."""

@@ -122,6 +122,26 @@ def test_accuracy_per_family_matches_a_count_by_hand():
     assert metrics.retention({"a": 0.5, "overall": 0.45}, {"a": 1.0, "overall": 0.9}) == {"a": 0.5, "overall": 0.5}
 
 
+def test_the_paired_difference_resamples_whole_images_as_a_loop_does():
+    """The interval, against a loop that draws the same images and counts their questions one by
+    one; and the ends: the same answers differ by nothing, all right against all wrong by 1."""
+    g = torch.Generator().manual_seed(4)
+    images = torch.sort(torch.randint(0, 30, (200,), generator=g) * 7).values   # ids need not be 0..N-1
+    a, b = torch.rand(200, generator=g) < 0.9, torch.rand(200, generator=g) < 0.8
+    diff, low, high = metrics.paired_difference(a, b, images, draws=300, seed=5)
+    ids = images.unique().tolist()
+    pick = torch.randint(len(ids), (300, len(ids)), generator=torch.Generator().manual_seed(5))
+    shares = []
+    for draw in pick.tolist():
+        questions = [q for i in draw for q in range(200) if images[q] == ids[i]]
+        shares.append(sum(int(a[q]) - int(b[q]) for q in questions) / len(questions))
+    assert diff == pytest.approx((a.float() - b.float()).mean().item())
+    assert (low, high) == pytest.approx(tuple(np.quantile(shares, [0.025, 0.975])))
+    assert low < diff < high
+    assert metrics.paired_difference(a, a, images) == (0.0, 0.0, 0.0)
+    assert metrics.paired_difference(a | True, a & False, images) == (1.0, 1.0, 1.0)
+
+
 def test_the_headline_is_the_lowest_held_out_retention_per_key():
     by_judge = {"film": {"a": 0.9, "overall": 0.95}, "relnet": {"a": 0.97, "overall": 0.93},
                 "attention": {"a": 0.5, "overall": 0.5}}                # not held out: never counted

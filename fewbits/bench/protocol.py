@@ -45,6 +45,7 @@ class Row:
     retention: dict = field(default_factory=dict)
     held_out: dict = field(default_factory=dict)
     right: dict = field(default_factory=dict)   # {judge: (Q,) bool}: each question right or not
+    asked: torch.Tensor = None          # (Q,): the image each of those questions is about
     all_right: float = NAN              # the share of questions every held-out judge answers right
     misread: Counter = None             # scenes: what the symbolic judge's detector reads wrong
     shapes: Counter = None              # easy-VQA: (true shape, shape the namer names) -> images
@@ -67,7 +68,7 @@ def measure(method, judges, test, limit=None, batch_size=250, features=None, eac
     n = min(limit or len(test), len(test))
     accuracy = {name: metrics.Accuracy(test.families) for name in judges}
     row = Row() if row is None else row
-    seconds, feats, feats_original = {"encode": 0.0, "decode": 0.0}, [], []
+    seconds, feats, feats_original, asked = {"encode": 0.0, "decode": 0.0}, [], [], []
     for idx in torch.arange(n).split(batch_size):
         x = test.images(idx)
         t0 = time.perf_counter()
@@ -84,6 +85,7 @@ def measure(method, judges, test, limit=None, batch_size=250, features=None, eac
         row.psnr += metrics.psnr(x_hat, x) * len(idx) / n
         row.ssim += metrics.ssim(x_hat, x) * len(idx) / n
         qi, tokens, answers = test.questions_of(idx)
+        asked.append(idx[qi])
         for name, judge in judges.items():
             logits = judge.eval()(x_hat, qi, tokens)
             accuracy[name].add(logits, answers, test.family_of(idx))
@@ -94,6 +96,7 @@ def measure(method, judges, test, limit=None, batch_size=250, features=None, eac
     row.fd = metrics.frechet_distance(torch.cat(feats), torch.cat(feats_original)) if feats else NAN
     row.acc = {name: a.result() for name, a in accuracy.items()}
     row.right = {name: torch.cat(hits) for name, hits in row.right.items()}
+    row.asked = torch.cat(asked)
     row.encode_per_s, row.decode_per_s = (n / max(s, 1e-9) for s in seconds.values())
     return row
 
