@@ -1,7 +1,6 @@
 """codec/: the Codec's compress / decompress contract, file sizes against Σ -log2 p, and its checkpoints."""
 import hashlib
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

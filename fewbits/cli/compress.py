@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .. import zoo
-from ..api import FileCodec, load
+from ..api import load
 from ..coding import FormatError, arithmetic, container
 from ..files import IMAGE_EXTS, FileError, crop_to_shape, load_photo, load_square, png_bytes, write_atomic
 

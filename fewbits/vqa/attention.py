@@ -36,7 +36,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .. import files
 from ..data import clevr
 from ..nn.question import QuestionEncoder
 from . import reader3d

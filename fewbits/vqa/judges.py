@@ -31,7 +31,6 @@ keep catching what the loss model lets through. Each one sees the image differen
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .. import files, zoo
 from ..data import scenes, tokenize
