@@ -57,7 +57,6 @@ class PhotoCodec(nn.Module):
     priced = True            # train.py holds the mean rate of the training crops at `bits`
     native = True            # any size in, the same size out: FileCodec keeps the photo as it is
     quality_min = QUALITY_MIN
-    gdn = False              # the networks' nonlinearity: LeakyReLU, or divisive normalization (GDNPhotoCodec)
 
     def __init__(self, bits=6554, width=32, context=8, deep=64):
         super().__init__()
@@ -67,7 +66,7 @@ class PhotoCodec(nn.Module):
             raise ValueError(f"deep (the code's channels) must be a multiple of {GROUP} in {GROUP}…256, not {deep}")
         self.args = dict(code=self.code, bits=bits, width=width, context=context, deep=deep)
         self.bits, self.channels, self.levels = bits, deep, deep // GROUP
-        self.g_a, self.g_s = PhotoEncoder(deep, width, self.gdn), PhotoDecoder(deep, width, self.gdn)
+        self.g_a, self.g_s = PhotoEncoder(deep, width), PhotoDecoder(deep, width)
         rows = self.levels + self.channels                 # one row per level, one per channel
         self.register_buffer("freqs", torch.full((rows, 2 ** context), 1 << (arithmetic.PRECISION - 1),
                                                  dtype=torch.int32))
@@ -345,9 +344,3 @@ def read_varint(data, at):
         if not byte & 0x80:
             return n, at
     raise FormatError("damaged or cut short (a tile length)")
-
-
-class GDNPhotoCodec(PhotoCodec):
-    """The photo codec with divisive normalization (nn/photo.py's GDN) in place of LeakyReLU."""
-    code = "photo-gdn"
-    gdn = True

@@ -18,7 +18,7 @@ from ..nn.decoder import ConvFromCells, LinearToCells
 from ..nn.encoder import MAX_BITS, FlatLinear
 from ..nn.quantize import keep_levels
 from .base import Codec
-from .fullres import GDNPhotoCodec, PhotoCodec
+from .fullres import PhotoCodec
 from .objects import FineObjectCodec, ObjectCodec
 
 GROUP_BITS = 4                                      # the map code sends a cell's bits 4 at a time
@@ -108,7 +108,7 @@ def map_gates(levels):
     return torch.cat([map_part, code_part]).numpy()
 
 
-CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec, ObjectCodec, FineObjectCodec, PhotoCodec, GDNPhotoCodec)}
+CODECS = {cls.code: cls for cls in (GlobalCodec, GridCodec, MapCodec, ObjectCodec, FineObjectCodec, PhotoCodec)}
 
 
 def codec_checkpoint(codec, **info):

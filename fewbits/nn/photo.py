@@ -32,35 +32,13 @@ class ResBlock(nn.Module):
         return f + self.body(f)
 
 
-class GDN(nn.Module):
-    """Divisive normalization (Ballé et al. 2016) in the simplified form of Johnston et al. 2019:
-    f_i / (beta_i + sum_j gamma_ij |f_j|), or with inverse=True f_i times that denominator. Each
-    channel is scaled by the activity of the others at the same place, which lets a thin network
-    remove the dependences between channels that a ReLU network needs width for."""
-
-    def __init__(self, c, inverse=False):
-        super().__init__()
-        self.inverse = inverse
-        self.beta = nn.Parameter(torch.ones(c))
-        self.gamma = nn.Parameter(0.1 * torch.eye(c)[:, :, None, None])    # (c, c, 1, 1)
-
-    def forward(self, f):
-        # abs() keeps both positive, so the denominator is never under the floor of 1e-3
-        norm = nn.functional.conv2d(f.abs(), self.gamma.abs(), self.beta.abs() + 1e-3)
-        return f * norm if self.inverse else f / norm
-
-
-def activation(c, gdn, inverse=False):
-    return GDN(c, inverse) if gdn else nn.LeakyReLU(0.2)
-
-
 class PhotoEncoder(nn.Module):
-    def __init__(self, channels=64, width=32, gdn=False):
+    def __init__(self, channels=64, width=32):
         super().__init__()
         c = [3, width, 2 * width, 3 * width, 4 * width]
         layers = []
         for cin, cout in zip(c, c[1:]):                     # H -> H/2 -> H/4 -> H/8 -> H/16
-            layers += [nn.Conv2d(cin, cout, 5, stride=2, padding=2), activation(cout, gdn)]
+            layers += [nn.Conv2d(cin, cout, 5, stride=2, padding=2), nn.LeakyReLU(0.2)]
         self.convs = nn.Sequential(*layers)
         self.head = nn.Conv2d(4 * width, channels + 1, 1)    # the code's channels, and the importance
 
@@ -72,19 +50,18 @@ class PhotoEncoder(nn.Module):
 class Up(nn.Sequential):
     """(B, cin, h, w) -> (B, cout, 2h, 2w): a 3×3 convolution to 4 cout channels, then PixelShuffle."""
 
-    def __init__(self, cin, cout, gdn=False):
+    def __init__(self, cin, cout):
         super().__init__(nn.Conv2d(cin, 4 * cout, 3, padding=1), nn.PixelShuffle(2),
-                         GDN(cout, inverse=True) if gdn else
                          nn.LeakyReLU(0.2, inplace=True))          # in place: the shuffle's copy is its own
 
 
 class PhotoDecoder(nn.Module):
-    def __init__(self, channels=64, width=32, gdn=False):
+    def __init__(self, channels=64, width=32):
         super().__init__()
         c = [4 * width, 3 * width, 2 * width, width, width]
-        self.head = nn.Sequential(nn.Conv2d(channels, c[0], 3, padding=1), activation(c[0], gdn, inverse=True),
+        self.head = nn.Sequential(nn.Conv2d(channels, c[0], 3, padding=1), nn.LeakyReLU(0.2),
                                   ResBlock(c[0]), ResBlock(c[0]))
-        self.ups = nn.ModuleList(Up(cin, cout, gdn) for cin, cout in zip(c, c[1:]))
+        self.ups = nn.ModuleList(Up(cin, cout) for cin, cout in zip(c, c[1:]))
         self.to_rgb = nn.Conv2d(width, 3, 3, padding=1)
         self.to_rgb_half = nn.Conv2d(width, 3, 1)
 
