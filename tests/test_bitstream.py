@@ -158,6 +158,33 @@ def test_batched_coder_with_gates_writes_the_same_bytes_as_the_reference():
         assert bs.decode_batch(payloads, n, freqs, gates).tolist() == messages
 
 
+def test_contexts_read_at_offsets_back():
+    """Reference: with offsets, a message is coded like its coded bits alone under one-entry rows,
+    each the probability its context picks, the context read by hand from the bits that far back.
+    The batched coder writes the same bytes, and both coders read them back."""
+    rng = random.Random(9)
+    for trial in range(150):
+        n, k = rng.choice([1, 16, 100, rng.randint(1, 300)]), rng.choice([1, 2, 3])
+        offsets = rng.sample(range(1, 40), k)
+        _, freqs, gates = random_gated_message(rng, n, k)
+        messages = []
+        for _ in range(rng.randint(1, 5)):
+            bits, coded, rows = [], [], []
+            for i in range(n):
+                bits.append(rng.randint(0, 1) if gates[i] < 0 or bits[gates[i]] else 0)
+                if gates[i] < 0 or bits[gates[i]]:
+                    ctx = sum(bits[i - back] << j for j, back in enumerate(offsets) if back <= i)
+                    coded.append(bits[i])
+                    rows.append([freqs[i][ctx]])
+            data = bs.encode(bits, freqs, gates, offsets)
+            assert data == bs.encode(coded, rows)
+            assert bs.decode(data, n, freqs, gates, offsets) == bits
+            messages.append(bits)
+        payloads = bs.encode_batch(messages, freqs, gates, offsets)
+        assert payloads == [bs.encode(m, freqs, gates, offsets) for m in messages]
+        assert bs.decode_batch(payloads, n, freqs, gates, offsets).tolist() == messages
+
+
 def test_a_gated_off_bit_that_is_one_is_refused():
     with pytest.raises(ValueError, match="gated off"):
         bs.encode([0, 1], [[TOTAL // 2]] * 2, gates=[-1, 0])

@@ -19,8 +19,8 @@ A tile's message is its map, then its bits, each in raster order within the tile
     [keep bits: level 0 of every position, level 1 of every position, …]  (L levels)
     [code bits: channel 0 of every position, channel 1 of every position, …]  (C channels)
 Keep bit (g, pos) is coded only if (g - 1, pos) is kept, code bit (c, pos) only if (c // 4, pos) is
-(the coder's gates). The bits just before a bit are its left neighbours of the same level or
-channel, so the coder's context, the previous k bits, is spatial; the table has one row of 2^k
+(the coder's gates). A bit's context is its neighbours (NEIGHBOURS): above and to the left in its
+own level or channel, and at the same place two and one planes before; the table has one row of 2^k
 probabilities per level and per channel, the same for every position (PhotoCodec.fit_table).
 """
 import numpy as np
@@ -39,6 +39,8 @@ TILE = 16                # positions per side of a tile: one message of the code
 MAX_SIDE = 1 << 16       # the payload holds each side in 2 bytes
 STRIPE_PIXELS = 1 << 20  # pixels per stripe of the networks: memory stays that of about a megapixel
 QUALITY_MIN = 0.25       # the lowest quality training draws (PhotoCodec)
+NEIGHBOURS = ("above", "left", "two planes before", "above left", "one plane before", "two left",
+              "above right", "three left")   # a bit's context, best first (EXPERIMENTS.md); k of them
 LOCKSTEP_TILES = 32      # from this many tiles of a shape the lockstep coder is faster than the plain
                          # loop: its numpy costs per step, the loop's per bit coded (EXPERIMENTS.md)
 
@@ -134,29 +136,33 @@ class PhotoCodec(nn.Module):
 
     def layout(self, th, tw):
         """A tile of th × tw positions -> (its message's n, each bit's row of the table (n,),
-        gates (n,))."""
+        gates (n,), the context's offsets: how far back in the message each neighbour is)."""
         P, L = th * tw, self.levels
         pos = np.arange(P)
         map_gates = np.concatenate([np.full(P, -1)] + [(g - 1) * P + pos for g in range(1, L)])
         code_gates = np.concatenate([(c // GROUP) * P + pos for c in range(self.channels)])
         rows = np.arange(L + self.channels).repeat(P)
-        return (L + self.channels) * P, rows, np.concatenate([map_gates, code_gates])
+        return (L + self.channels) * P, rows, np.concatenate([map_gates, code_gates]), neighbours(th, tw)[:self.context]
+
+    @property
+    def context(self):
+        return self.freqs.shape[1].bit_length() - 1            # k: the table has 2^k entries a row
 
     def encode_tiles(self, messages, shape):
         """messages (N, n) of tiles of one shape -> N payloads."""
-        n, rows, gates = self.layout(*shape)
+        n, rows, gates, offsets = self.layout(*shape)
         if len(messages) >= LOCKSTEP_TILES:
-            return arithmetic.encode_batch(messages, self.freqs.cpu().numpy()[rows], gates)
+            return arithmetic.encode_batch(messages, self.freqs.cpu().numpy()[rows], gates, offsets)
         freqs, gates = self.rows_of(rows), gates.tolist()
-        return [arithmetic.encode(m, freqs, gates) for m in messages.tolist()]
+        return [arithmetic.encode(m, freqs, gates, offsets) for m in messages.tolist()]
 
     def decode_tiles(self, payloads, shape):
         """N payloads of tiles of one shape -> messages (N, n). FormatError if one can't be."""
-        n, rows, gates = self.layout(*shape)
+        n, rows, gates, offsets = self.layout(*shape)
         if len(payloads) >= LOCKSTEP_TILES:
-            return arithmetic.decode_batch(payloads, n, self.freqs.cpu().numpy()[rows], gates)
+            return arithmetic.decode_batch(payloads, n, self.freqs.cpu().numpy()[rows], gates, offsets)
         freqs, gates = self.rows_of(rows), gates.tolist()
-        return np.array([arithmetic.decode(p, n, freqs, gates) for p in payloads], np.uint8).reshape(-1, n)
+        return np.array([arithmetic.decode(p, n, freqs, gates, offsets) for p in payloads], np.uint8).reshape(-1, n)
 
     def rows_of(self, rows):
         """The table as the plain coder reads it: a list of n rows, each a list shared by the bits
@@ -252,8 +258,8 @@ class PhotoCodec(nn.Module):
     @torch.no_grad()
     def fit_table(self, batches, contexts=(0, 2, 4, 6, 8)):
         """Count the coder's table on this codec's own tiles of the crops in `batches` ((B, 3, H, W)
-        tensors), coded at qualities 1, 1/2 and 1/4 in turn, with the context, among `contexts`
-        previous bits, that codes a held-out tenth of them in the fewest bits.
+        tensors), coded at qualities 1, 1/2 and 1/4 in turn, with the context, the first k of the
+        NEIGHBOURS for k among `contexts`, that codes a held-out tenth of them in the fewest bits.
         -> {context: mean bits per crop on that tenth}."""
         by_shape, crops, quality = {}, 0, self.quality
         for x in batches:
@@ -269,12 +275,12 @@ class PhotoCodec(nn.Module):
             messages = np.stack(messages)
             cut = len(messages) * 9 // 10
             for k in contexts:
-                counted[k][th, tw] = (self.count(messages[:cut], th * tw, k), self.count(messages, th * tw, k),
+                counted[k][th, tw] = (self.count(messages[:cut], (th, tw), k), self.count(messages, (th, tw), k),
                                       messages[cut:])
         costs = {}
         for k in contexts:
             fit = sum(c[0] for c in counted[k].values())            # (2, rows, 2^k): ones, seen
-            costs[k] = sum(self.cost(held_out, th * tw, k, fit) for (th, tw), (_, _, held_out)
+            costs[k] = sum(self.cost(held_out, shape, k, fit) for shape, (_, _, held_out)
                            in counted[k].items()) / max(1, crops - crops * 9 // 10)
         self.quality, best = quality, min(costs, key=costs.get)
         ones, seen = sum(c[1] for c in counted[best].values())
@@ -284,35 +290,40 @@ class PhotoCodec(nn.Module):
         self.args["context"] = best
         return costs
 
-    def count(self, messages, P, k):
+    def count(self, messages, shape, k):
         """(2, rows, 2^k): how many coded bits were 1, and were coded, per row and context."""
-        row, ctx, coded = self.coded_contexts(messages, P, k)
+        row, ctx, coded = self.coded_contexts(messages, shape, k)
         where = (row * 2 ** k + ctx)[coded]
         size = (self.levels + self.channels) * 2 ** k
         return np.stack([np.bincount(where, weights=messages[coded], minlength=size),
                          np.bincount(where, minlength=size)]).reshape(2, -1, 2 ** k)
 
-    def cost(self, messages, P, k, fit):
+    def cost(self, messages, shape, k, fit):
         """Bits to code `messages` with the table counted as `fit` (ones, seen)."""
         if not len(messages):
             return 0.0
-        row, ctx, coded = self.coded_contexts(messages, P, k)
+        row, ctx, coded = self.coded_contexts(messages, shape, k)
         p1 = (fit[0] + 0.5) / (fit[1] + 1.0)
         p = p1[row[None].repeat(len(messages), 0), ctx]
         return float(-np.log2(np.where(messages == 1, p, 1 - p))[coded].sum())
 
-    def coded_contexts(self, messages, P, k):
-        """For messages (N, n) of tiles of P positions: each bit's table row (n,), its context
-        (N, n): the k bits before it, the latest lowest, and whether it is coded (N, n)."""
-        n = messages.shape[1]
-        _, _, gates = self.layout(1, P)               # the gates depend on P only
-        ctx = np.zeros_like(messages, dtype=np.int64)
-        for j in range(1, k + 1):
-            ctx[:, j:] |= messages[:, :n - j].astype(np.int64) << (j - 1)
+    def coded_contexts(self, messages, shape, k):
+        """For messages (N, n) of tiles of shape (th, tw): each bit's table row (n,), its context
+        (N, n), its first k neighbours as the coder reads them, and whether it is coded (N, n)."""
+        _, rows, gates, _ = self.layout(*shape)
+        ctx = arithmetic.contexts(messages, neighbours(*shape)[:k])
         coded = (gates < 0) | (messages[:, np.maximum(gates, 0)] == 1)
-        return np.arange(n) // P, ctx, coded
+        return rows, ctx, coded
 
     fingerprint = Codec.fingerprint
+
+
+def neighbours(th, tw):
+    """How far back in a tile's message each of the NEIGHBOURS is: one row of tw positions is tw
+    bits, one plane th tw. At a row's start "left" is the row above's end, and a tile one position
+    wide has no "above right", so there it is "above" again."""
+    P = th * tw
+    return (tw, 1, 2 * P, tw + 1, P, 2, tw - 1 if tw > 1 else tw, 3)
 
 
 def group_by_shape(tiles):

@@ -1,13 +1,16 @@
 """A binary arithmetic coder written by hand.
 
-    payload = encode(bits, freqs, gates)          # bits: n values 0/1
-    bits = decode(payload, n, freqs, gates)
-    payloads = encode_batch(bits, freqs, gates)   # the same coder, B messages in lockstep: bits (B, n)
-    bits = decode_batch(payloads, n, freqs, gates)
+    payload = encode(bits, freqs, gates, offsets)          # bits: n values 0/1
+    bits = decode(payload, n, freqs, gates, offsets)
+    payloads = encode_batch(bits, freqs, gates, offsets)   # the same coder, B messages in lockstep: bits (B, n)
+    bits = decode_batch(payloads, n, freqs, gates, offsets)
 
-freqs[i][ctx] is P(bit i = 1) × 2^PRECISION, an integer, where ctx is the previous k bits read as a
-binary number (the latest bit lowest, bits before the first one taken as 0) and each row has 2^k
-entries: one entry per row is a factorized model, four entries a model of the two previous bits.
+freqs[i][ctx] is P(bit i = 1) × 2^PRECISION, an integer, where ctx is k earlier bits read as a binary
+number and each row has 2^k entries: one entry per row is a factorized model, four entries a model
+of two earlier bits. Which bits: offsets (k distances back), bit j of ctx being bit i - offsets[j]
+(0 before the first bit). The default, 1, 2, …, k, is the previous k bits, the latest lowest; a
+message that is a picture's rows can instead name the bit above (the row's length back) and the
+same place in the plane before.
 
 gates (optional, n integers) make a message's length depend on its content: bit i is coded only if
 gates[i] < 0 or bit gates[i] (an earlier one, so the decoder knows it by then) is 1. A bit that is
@@ -133,38 +136,51 @@ class ArithmeticDecoder(ArithmeticCoder):
         return self.written + self.pending + 2
 
 
-def context_mask(freqs):
+def context_offsets(freqs, offsets):
+    """The k distances back that a context is read from, for rows of 2^k entries: `offsets`, or
+    the previous k bits."""
     k = (len(freqs[0]) if len(freqs) else 1).bit_length() - 1
     assert all(len(row) == 1 << k for row in freqs), "every row of freqs needs 2^k entries"
-    return (1 << k) - 1
+    offsets = tuple(range(1, k + 1)) if offsets is None else tuple(offsets)
+    assert len(offsets) == k and min(offsets, default=1) >= 1, "k offsets of at least 1 for 2^k entries a row"
+    return offsets
+
+
+def contexts(bits, offsets):
+    """Every bit's context at once, for messages (B, n) whose bits are all known -> (B, n) ints."""
+    bits, ctx = np.asarray(bits, dtype=np.intp), np.zeros(np.shape(bits), np.intp)
+    for j, back in enumerate(offsets):
+        if back < bits.shape[1]:                       # else every bit's neighbour is before the start
+            ctx[:, back:] |= bits[:, :bits.shape[1] - back] << j
+    return ctx
 
 
 def is_coded(bits, gates, i):
     return gates is None or gates[i] < 0 or bits[gates[i]] == 1
 
 
-def encode(bits, freqs, gates=None):
+def encode(bits, freqs, gates=None, offsets=None):
     """bits: n values 0/1; freqs: n rows of 2^k integer probabilities of a 1 (see the top)."""
-    enc, ctx, mask = ArithmeticEncoder(), 0, context_mask(freqs)
-    for i, (row, bit) in enumerate(zip(freqs, bits, strict=True)):
+    enc = ArithmeticEncoder()
+    ctxs = contexts([bits], context_offsets(freqs, offsets))[0].tolist()
+    for i, (row, bit, ctx) in enumerate(zip(freqs, bits, ctxs, strict=True)):
         if is_coded(bits, gates, i):
             enc.update(row[ctx], bit)
         elif bit:
             raise ValueError(f"bit {i} is gated off by bit {gates[i]}, so it must be 0")
-        ctx = ((ctx << 1) | bit) & mask
     return pack_bits(enc.finish())
 
 
-def decode(data, n, freqs, gates=None):
+def decode(data, n, freqs, gates=None, offsets=None):
     """Inverse of encode. Raises FormatError when `data` is not exactly what encode would write."""
-    dec, ctx, mask = ArithmeticDecoder(unpack_bits(data)), 0, context_mask(freqs)
+    dec, backs = ArithmeticDecoder(unpack_bits(data)), context_offsets(freqs, offsets)
     bits = []
     for i, row in enumerate(freqs[:n]):
+        ctx = sum(bits[i - back] << j for j, back in enumerate(backs) if back <= i)
         bits.append(dec.next_bit(row[ctx]) if is_coded(bits, gates, i) else 0)
-        ctx = ((ctx << 1) | bits[-1]) & mask
     if (dec.expected_length() + 7) // 8 != len(data):
         raise FormatError(f"payload is {len(data)} bytes, the code needs {(dec.expected_length() + 7) // 8}")
-    if encode(bits, freqs, gates) != data:           # the one payload that codes these bits (see finish)
+    if encode(bits, freqs, gates, backs) != data:    # the one payload that codes these bits (see finish)
         raise FormatError("payload is not the code of the bits it decodes to (damaged or cut short)")
     return bits
 
@@ -206,17 +222,14 @@ def coded_batch(bits, gates):
     return (gates < 0) | (bits[:, gates] == 1)
 
 
-def encode_batch(bits, freqs, gates=None):
+def encode_batch(bits, freqs, gates=None, offsets=None):
     """encode() for many messages at once: bits (B, n) of 0/1 -> a list of B payloads, the same bytes."""
     bits = np.asarray(bits, dtype=np.intp).reshape(len(bits), -1)
     B, n = bits.shape
     coded = coded_batch(bits, gates).T                                # (n, B)
     if np.any(bits.T[~coded]):
         raise ValueError("a bit that is gated off must be 0")
-    mask = context_mask(freqs)
-    ctx = np.zeros_like(bits)                                         # the encoder knows every context
-    for j in range(1, mask.bit_length() + 1):                         # up front: bit i - j is ctx bit j - 1
-        ctx[:, j:] |= bits[:, :n - j] << (j - 1)
+    ctx = contexts(bits, context_offsets(freqs, offsets))            # the encoder knows every context up front
     freq1 = np.asarray(freqs, dtype=np.uint64).reshape(n, -1)[np.arange(n), ctx].T    # (n, B)
     one = bits.T == 1                                                 # (n, B)
     low, high, pending = np.zeros(B, np.uint64), np.full(B, MASK, np.uint64), np.zeros(B, np.uint64)
@@ -263,11 +276,13 @@ def lay_out(settled, lows, pendings):
     return [blob[end - n:end] for end, n in zip(ends, nbytes.tolist())]
 
 
-def decode_batch(payloads, n, freqs, gates=None):
+def decode_batch(payloads, n, freqs, gates=None, offsets=None):
     """decode() for many payloads at once -> (B, n) uint8 array. Raises FormatError if a payload isn't
     exactly what encode would write; its `bad` names every such payload."""
     B = len(payloads)
-    table, mask = np.asarray(freqs, dtype=np.uint64)[:n].reshape(n, -1), context_mask(freqs)
+    table = np.asarray(freqs, dtype=np.uint64)[:n].reshape(n, -1)
+    backs = np.array(context_offsets(freqs, offsets), np.intp)
+    shifts = np.arange(len(backs))
     # every 56-bit window of each payload that starts on a byte: reading t bits at bit position pos
     # takes window pos // 8, which holds them while (pos % 8) + t <= 56, so for any t <= 49. Past the
     # end the payload reads as zeros, as in ArithmeticDecoder. The first read takes 32 bits. Each later
@@ -289,18 +304,18 @@ def decode_batch(payloads, n, freqs, gates=None):
 
     low, high = np.zeros(B, np.uint64), np.full(B, MASK, np.uint64)
     code, pos = read(np.zeros(B, np.uint64), np.uint64(STATE_BITS)), np.full(B, STATE_BITS, np.uint64)
-    pending, written, ctx = np.zeros(B, np.uint64), np.zeros(B, np.uint64), np.zeros(B, np.intp)
+    pending, written = np.zeros(B, np.uint64), np.zeros(B, np.uint64)
     bits = np.zeros((B, n), np.uint8)
     for i in range(n):
         coded = True if gates is None or gates[i] < 0 else bits[:, gates[i]] == 1
-        if coded is not True and not coded.any():     # no message codes it: only the context moves
-            ctx = (ctx << 1) & mask
+        if coded is not True and not coded.any():     # no message codes it
             continue
+        near = backs <= i
+        ctx = (bits[:, i - backs[near]].astype(np.intp) << shifts[near]).sum(1)
         assert np.all((low ^ high) >= HALF), "the interval must straddle the middle"
         split = low + (((high - low + ONE) * ((1 << PRECISION) - table[i, ctx])) >> PRECISION)
         one = coded & (code >= split)
         low, high = np.where(one, split, low), np.where(coded & ~one, split - ONE, high)
-        ctx = ((ctx << 1) | one) & mask
         bits[:, i] = one
         low, high, k, u = renormalize(low, high)
         assert np.all(k + u <= PRECISION + 2), "a step shifts at most PRECISION + 2 bits (see read)"
@@ -312,7 +327,7 @@ def decode_batch(payloads, n, freqs, gates=None):
         code = (code & HALF) | ((code << u) & (HALF - 1)) | (w & ((ONE << u) - ONE))
     expected = (written + pending + 2 + 7) // 8
     bad = {}
-    for b, (data, again) in enumerate(zip(payloads, encode_batch(bits, freqs, gates))):
+    for b, (data, again) in enumerate(zip(payloads, encode_batch(bits, freqs, gates, offsets))):
         if expected[b] != len(data):
             bad[b] = f"payload is {len(data)} bytes, the code needs {expected[b]}"
         elif data != again:                                           # see ArithmeticEncoder.finish
