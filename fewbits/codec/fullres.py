@@ -142,7 +142,8 @@ class PhotoCodec(nn.Module):
         map_gates = np.concatenate([np.full(P, -1)] + [(g - 1) * P + pos for g in range(1, L)])
         code_gates = np.concatenate([(c // GROUP) * P + pos for c in range(self.channels)])
         rows = np.arange(L + self.channels).repeat(P)
-        return (L + self.channels) * P, rows, np.concatenate([map_gates, code_gates]), neighbours(th, tw)[:self.context]
+        gates = np.concatenate([map_gates, code_gates])
+        return (L + self.channels) * P, rows, gates, neighbours(th, tw)[:self.context]
 
     @property
     def context(self):
@@ -312,8 +313,7 @@ class PhotoCodec(nn.Module):
         (N, n), its first k neighbours as the coder reads them, and whether it is coded (N, n)."""
         _, rows, gates, _ = self.layout(*shape)
         ctx = arithmetic.contexts(messages, neighbours(*shape)[:k])
-        coded = (gates < 0) | (messages[:, np.maximum(gates, 0)] == 1)
-        return rows, ctx, coded
+        return rows, ctx, arithmetic.coded_batch(messages, gates)
 
     fingerprint = Codec.fingerprint
 

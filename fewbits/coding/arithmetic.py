@@ -2,8 +2,8 @@
 
     payload = encode(bits, freqs, gates, offsets)          # bits: n values 0/1
     bits = decode(payload, n, freqs, gates, offsets)
-    payloads = encode_batch(bits, freqs, gates, offsets)   # the same coder, B messages in lockstep: bits (B, n)
-    bits = decode_batch(payloads, n, freqs, gates, offsets)
+    payloads = encode_batch(bits, freqs, gates, offsets)   # the same coder, B messages in lockstep:
+    bits = decode_batch(payloads, n, freqs, gates, offsets)   # bits (B, n)
 
 freqs[i][ctx] is P(bit i = 1) × 2^PRECISION, an integer, where ctx is k earlier bits read as a binary
 number and each row has 2^k entries: one entry per row is a factorized model, four entries a model
